@@ -1,0 +1,27 @@
+# The two set-up commands of the README. Each creates .venv on a fresh machine and installs
+# what it needs; later runs reuse it (reinstalling when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: search test lint clean-venv
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nas needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The main job. Until `nas search` exists (issue 4) it trains the default configuration on three
+# seeds. Without data (no --data-dir, no $$NAS_DATA_DIR, no data/fsdd/recordings) it downloads FSDD first.
+search: $(STAMP)
+	@if [ -z "$$NAS_DATA_DIR" ] && [ ! -d data/fsdd/recordings ]; then $(VENV)/bin/nas data download; fi
+	$(VENV)/bin/nas train --seed 0 1 2
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check nas tests bench
+	$(VENV)/bin/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

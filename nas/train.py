@@ -1,0 +1,330 @@
+"""Training: seeded, reproducible, augmented, early-stopped on validation accuracy, resumable.
+
+The recipe (augmentation, AdamW with weight decay, warm-up then cosine decay) matters more than
+the architecture on FSDD; docs/training.md records how it was chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.errors import NasError
+from nas.features import FeatureSet
+from nas.models import ModelConfig, RecurrentClassifier
+from nas.stats import Accuracy
+
+CHECKPOINT_FORMAT = "nas-checkpoint-v1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_epochs: int = 2
+    patience: int = 20  # epochs without a better validation score before stopping
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    noise_std: float = 0.1  # Gaussian noise on normalised features
+    time_mask_fraction: float = 0.2  # one time mask of up to this share of each sequence
+    freq_mask_width: int = 2  # one band of up to this many MFCC coefficients
+    seed: int = 0
+
+    def validate(self) -> None:
+        checks = [
+            (1 <= self.epochs <= 10_000, "--epochs", self.epochs, "1..10000"),
+            (1 <= self.batch_size <= 4096, "--batch-size", self.batch_size, "1..4096"),
+            (0 < self.learning_rate <= 1, "--lr", self.learning_rate, "0 < lr <= 1"),
+            (0 <= self.weight_decay <= 1, "--weight-decay", self.weight_decay, "0..1"),
+            (0 <= self.warmup_epochs < self.epochs, "--warmup-epochs", self.warmup_epochs, "0..epochs-1"),
+            (self.patience >= 1, "--patience", self.patience, ">= 1"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing", self.label_smoothing, "0 <= x < 1"),
+            (0 <= self.noise_std <= 10, "--noise-std", self.noise_std, "0..10"),
+            (0 <= self.time_mask_fraction < 1, "--time-mask", self.time_mask_fraction, "0 <= x < 1"),
+            (self.freq_mask_width >= 0, "--freq-mask", self.freq_mask_width, ">= 0"),
+            (0 <= self.seed < 2**32, "--seed", self.seed, "0..2^32-1"),
+        ]
+        for ok, option, value, expected in checks:
+            if not ok:
+                raise NasError(f"{option} {value}: out of range; expected {expected}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model: RecurrentClassifier  # holds the best validation weights
+    history: list[EpochRecord]
+    best_epoch: int
+    val: Accuracy
+    test: Accuracy
+    stopped_early: bool
+
+    @property
+    def mean_epoch_seconds(self) -> float:
+        return float(np.mean([r.seconds for r in self.history])) if self.history else float("nan")
+
+
+@dataclass
+class _State:
+    """Everything a resumed run needs to continue exactly where the interrupted one stopped."""
+
+    epoch: int = 0
+    best_score: tuple[float, float] = (-1.0, -math.inf)
+    best_epoch: int = 0
+    best_state: dict = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise NasError("--device cuda: no CUDA device is available; expected --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise NasError(f"--device {name}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def pad_batch(frames: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(f) for f in frames], dtype=torch.long)
+    padded = nn.utils.rnn.pad_sequence([torch.from_numpy(f) for f in frames], batch_first=True)
+    return padded.to(device), lengths.to(device)
+
+
+def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar-length sequences: padding costs recurrent steps, and FSDD
+    lengths vary tenfold. Shuffle, sort within pools of 8 batches, cut, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 8
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def augment(frames: torch.Tensor, lengths: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """SpecAugment-style masking and noise on normalised MFCC frames (0 = the train mean)."""
+    batch, steps, width = frames.shape
+    cpu = dict(generator=generator)
+    out = frames.clone()
+    if config.noise_std > 0:
+        out = out + config.noise_std * torch.randn(frames.shape, **cpu).to(frames.device)
+    if config.time_mask_fraction > 0:
+        lens = lengths.cpu().float()
+        widths = (torch.rand(batch, **cpu) * config.time_mask_fraction * lens).long()
+        starts = (torch.rand(batch, **cpu) * (lens - widths + 1).clamp(min=1)).long()
+        t = torch.arange(steps)
+        mask = (t[None, :] >= starts[:, None]) & (t[None, :] < (starts + widths)[:, None])
+        out = out.masked_fill(mask[:, :, None].to(frames.device), 0.0)
+    if config.freq_mask_width > 0:
+        widths = torch.randint(0, config.freq_mask_width + 1, (batch,), **cpu)
+        starts = (torch.rand(batch, **cpu) * (width - widths + 1)).long()
+        f = torch.arange(width)
+        mask = (f[None, :] >= starts[:, None]) & (f[None, :] < (starts + widths)[:, None])
+        out = out.masked_fill(mask[:, None, :].to(frames.device), 0.0)
+    # keep padding at zero so the padded steps stay what evaluation sees
+    valid = torch.arange(steps, device=frames.device)[None, :] < lengths[:, None]
+    return out * valid[:, :, None]
+
+
+def predict_logits(model: nn.Module, frames: list[np.ndarray], device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Logits for each sequence, in input order. Batches by length to save padded steps."""
+    model.eval()
+    order = np.argsort([len(f) for f in frames], kind="stable")
+    logits = np.zeros((len(frames), model.config.n_classes), dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            padded, lengths = pad_batch([frames[i] for i in index], device)
+            logits[index] = model(padded, lengths).float().cpu().numpy()
+    return logits
+
+
+def evaluate(model: nn.Module, frames: list[np.ndarray], labels: np.ndarray, device: torch.device) -> tuple[Accuracy, float]:
+    logits = predict_logits(model, frames, device)
+    loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    return Accuracy(int((logits.argmax(axis=1) == labels).sum()), len(labels)), loss
+
+
+def _lr_lambda(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    warmup = config.warmup_epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def train_model(
+    features: FeatureSet,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    device: torch.device,
+    checkpoint_path: Path | None = None,
+    resume: dict | None = None,
+    on_epoch: Callable[[EpochRecord, _State], None] | None = None,
+    extra_checkpoint: dict | None = None,
+) -> TrainResult:
+    """Train, keeping the weights of the best validation epoch (accuracy, then lower loss).
+
+    With `checkpoint_path`, a resumable checkpoint is written after every epoch; `resume` is such
+    a checkpoint's contents and continues that run to the same result as an uninterrupted one.
+    """
+    config.validate()
+    model_config.validate()
+    train_frames, train_labels = features.part("train")
+    val_frames, val_labels = features.part("val")
+    if not train_frames or not val_frames:
+        raise NasError("split: the train and validation parts must each hold at least one recording")
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = RecurrentClassifier(model_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    train_lengths = np.array([len(f) for f in train_frames])
+    steps_per_epoch = len(length_bucketed_batches(train_lengths, config.batch_size, np.random.default_rng(0)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    state = _State()
+
+    if resume is not None:
+        run = resume["resume"]
+        model.load_state_dict(run["model"])
+        optimizer.load_state_dict(run["optimizer"])
+        scheduler.load_state_dict(run["scheduler"])
+        torch.set_rng_state(run["torch_rng"])
+        generator.set_state(run["generator"])
+        rng.bit_generator.state = run["numpy_rng"]
+        state = _State(
+            epoch=run["epoch"],
+            best_score=tuple(run["best_score"]),
+            best_epoch=run["best_epoch"],
+            best_state=resume["state_dict"],
+            history=[EpochRecord(**r) for r in run["history"]],
+        )
+
+    stopped_early = False
+    while state.epoch < config.epochs:
+        if state.epoch - state.best_epoch >= config.patience and state.best_epoch > 0:
+            stopped_early = True
+            break
+        started = time.perf_counter()
+        model.train()
+        total_loss, seen = 0.0, 0
+        for index in length_bucketed_batches(train_lengths, config.batch_size, rng):
+            padded, lengths = pad_batch([train_frames[i] for i in index], device)
+            if config.augment:
+                padded = augment(padded, lengths, config, generator)
+            targets = torch.from_numpy(train_labels[index]).to(device)
+            loss = loss_fn(model(padded, lengths), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(index)
+            seen += len(index)
+        val_accuracy, val_loss = evaluate(model, val_frames, val_labels, device)
+        state.epoch += 1
+        record = EpochRecord(state.epoch, total_loss / seen, val_loss, val_accuracy.value, time.perf_counter() - started)
+        state.history.append(record)
+        score = (val_accuracy.value, -val_loss)
+        if score > state.best_score:
+            state.best_score, state.best_epoch = score, state.epoch
+            state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if checkpoint_path is not None:
+            save_checkpoint(
+                checkpoint_path,
+                build_checkpoint(features, model_config, config, state.best_state, extra_checkpoint)
+                | {"resume": _resume_block(model, optimizer, scheduler, generator, rng, state)},
+            )
+        if on_epoch is not None:
+            on_epoch(record, state)
+
+    model.load_state_dict(state.best_state)
+    val, _ = evaluate(model, val_frames, val_labels, device)
+    test_frames, test_labels = features.part("test")
+    test, _ = evaluate(model, test_frames, test_labels, device)
+    return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early)
+
+
+def _resume_block(model, optimizer, scheduler, generator, rng, state: _State) -> dict:
+    return {
+        "epoch": state.epoch,
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "numpy_rng": rng.bit_generator.state,
+        "best_score": list(state.best_score),
+        "best_epoch": state.best_epoch,
+        "history": [asdict(r) for r in state.history],
+    }
+
+
+def build_checkpoint(
+    features: FeatureSet, model_config: ModelConfig, config: TrainConfig, state_dict: dict, extra: dict | None = None
+) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": model_config.to_dict(),
+        "feature_config": features.config.to_dict(),
+        "normaliser": features.normaliser.to_dict(),
+        "train_config": config.to_dict(),
+        "state_dict": state_dict,
+    } | (extra or {})
+
+
+def save_checkpoint(path: Path, checkpoint: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    torch.save(checkpoint, partial)
+    partial.replace(path)  # atomic: an interrupted save never leaves half a checkpoint
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise NasError(f"{path}: checkpoint not found; expected a file written by 'nas train'")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise NasError(f"{path}: not a readable checkpoint ({type(error).__name__}); expected a file written by 'nas train'") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise NasError(f"{path}: not a nas checkpoint; expected format {CHECKPOINT_FORMAT}")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict) -> RecurrentClassifier:
+    model = RecurrentClassifier(ModelConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model

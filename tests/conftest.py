@@ -1,0 +1,65 @@
+"""Shared fixtures: the real FSDD recordings (from NAS_DATA_DIR, as CI sets it) and small WAVs
+that tests write themselves for edge cases."""
+
+from __future__ import annotations
+
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def real_data_dir() -> Path:
+    candidates = [os.environ.get("NAS_DATA_DIR"), REPO.parent / "shared" / "fsdd" / "recordings"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir() and any(Path(candidate).glob("*.wav")):
+            return Path(candidate)
+    pytest.fail("FSDD recordings not found: set NAS_DATA_DIR to the folder of the 3,000 WAV files", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    return real_data_dir()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own feature cache folder, so no test sees another's cache files."""
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+def write_wav(path: Path, samples: np.ndarray | None = None, rate: int = 8000, channels: int = 1, sample_bytes: int = 2) -> Path:
+    """A small WAV, 16-bit mono 8 kHz unless told otherwise."""
+    if samples is None:
+        t = np.arange(2000) / rate
+        samples = (3000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    # 8-bit WAV is unsigned with 128 as zero; 16-bit is signed little-endian
+    unsigned_8bit = (samples.astype(np.int32) // 256 + 128).astype(np.uint8)
+    data = unsigned_8bit.tobytes() if sample_bytes == 1 else samples.astype("<i2").tobytes()
+    if channels == 2:
+        width = sample_bytes
+        frames = np.frombuffer(data, dtype=np.uint8).reshape(-1, width)
+        data = np.concatenate([frames, frames], axis=1).tobytes()
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(sample_bytes)
+        writer.setframerate(rate)
+        writer.writeframes(data)
+    return path
+
+
+def link_subset(source: Path, target: Path, keep) -> Path:
+    """A folder of symbolic links to the real recordings for which keep(name) is true."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.wav")):
+        if keep(path.name):
+            (target / path.name).symlink_to(path.resolve())
+    return target
+
+
+def index_of(name: str) -> int:
+    return int(name.rsplit("_", 1)[1].split(".")[0])
