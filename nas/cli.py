@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from nas import __version__
 from nas.errors import EXIT_BAD_INPUT, NasError
 
 # Logs and pipes get a wide console so tables keep their columns; terminals use their own width.
-console = Console() if Console().is_terminal else Console(width=160)
+console = Console() if Console().is_terminal else Console(width=200)
 error_console = Console(stderr=True)
 DEFAULT_TRAIN_DIR = Path("results") / "train"
 
@@ -271,6 +272,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_data_dir(parser)
     parser.add_argument("--split", type=split_type, default="official", help="'official' or 'speaker:NAME' (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default: %(default)s)")
+    parser.add_argument(
+        "--threads",
+        type=int_in(1, 256),
+        default=1,
+        help="CPU threads for torch (default: %(default)s: as fast as two for these small models, and the same seed "
+        "then gives the same result on any machine)",
+    )
     parser.add_argument("--cache-dir", help="feature cache folder (default: $NAS_CACHE_DIR or ~/.cache/nas/features)")
     parser.add_argument("--no-cache", action="store_true", help="keep features in memory only")
 
@@ -284,20 +292,24 @@ def feature_cache(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nas.data import find_data_dir, load_split
     from nas.features import FeatureConfig, build_feature_set
+    from nas.formats import QuantConfig
+    from nas.memory import memory_breakdown
     from nas.models import ModelConfig, count_parameters
-    from nas.stats import Accuracy, mean_interval
     from nas.train import TrainConfig, load_checkpoint, resolve_device, save_checkpoint, train_model
 
+    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     resume = None
     if args.resume:
         resume = load_checkpoint(Path(args.resume))
         model_config = ModelConfig(**resume["model_config"])
         feature_config = FeatureConfig(**resume["feature_config"])
+        quant = QuantConfig(**resume.get("quant_config", QuantConfig().to_dict()))
         base_config = TrainConfig(**resume["train_config"])
         seeds = [base_config.seed]
         split_name = resume.get("split", args.split)
@@ -305,6 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         feature_config = FeatureConfig(args.n_mfcc, args.n_mels, args.n_fft, args.hop_length, normalisation=args.normalisation)
         model_config = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc, dropout=args.dropout)
+        quant = quant_config_from(args)
         base_config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
@@ -323,10 +336,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         base_config.validate()
         seeds = list(dict.fromkeys(args.seed))
         split_name = args.split
-        name = f"{model_config.cell}-l{model_config.layers}-h{model_config.hidden}-mfcc{feature_config.n_mfcc}"
+        scheme = (
+            ""
+            if not quant.quantized
+            else f"-{quant.weights}{quant.weight_bits}" + ("" if quant.state_bits == 16 else f"-s{quant.state_bits}")
+        )
+        name = f"{model_config.cell}-l{model_config.layers}-h{model_config.hidden}-mfcc{feature_config.n_mfcc}{scheme}"
         out_dir = Path(args.out) if args.out else DEFAULT_TRAIN_DIR / name
         paths = {seed: out_dir / f"seed{seed}.pt" for seed in seeds}
 
+    breakdown = memory_breakdown(model_config, quant)
     data_dir = find_data_dir(args.data_dir)
     started = time.perf_counter()
     split, waveforms = load_split(data_dir, split_name)
@@ -336,7 +355,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(
         f"data: {data_dir} | split '{split.name}': {len(split.train)} train, {len(split.val)} val, {len(split.test)} test | "
         f"features {feature_config.n_mfcc} MFCC ({'cached' if cache.misses == 0 else 'computed'}, {feature_seconds:.1f} s) | "
-        f"device {device}",
+        f"{quant.describe()} | device {device}",
         highlight=False,
     )
 
@@ -361,70 +380,355 @@ def cmd_train(args: argparse.Namespace) -> int:
                 )
 
             extra = {"split": split.name, "nas_version": __version__}
-            result = train_model(features, model_config, config, device, paths[seed], resume, on_epoch, extra)
+            result = train_model(features, model_config, config, device, paths[seed], resume, on_epoch, extra, quant)
         checkpoint = load_checkpoint(paths[seed])
-        checkpoint["metrics"] = {
-            "val_correct": result.val.correct,
-            "val_total": result.val.total,
-            "test_correct": result.test.correct,
-            "test_total": result.test.total,
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "mean_epoch_seconds": result.mean_epoch_seconds,
-        }
+        checkpoint["metrics"] = run_metrics(result) | {"memory": breakdown.to_dict()}
         save_checkpoint(paths[seed], checkpoint)
         results.append((seed, result))
 
+    print_train_results(results, paths, model_config, feature_config, quant, split.name)
     parameters = count_parameters(results[0][1].model)
-    float_bytes = 4 * parameters
-    table = Table(
-        title=f"{model_config.cell.upper()} {model_config.layers}x{model_config.hidden}, {feature_config.n_mfcc} MFCC, split '{split.name}'"
-    )
-    for column in ("seed", "best epoch", "val accuracy", "test accuracy", "epoch time", "checkpoint"):
-        table.add_column(column, justify="right" if column != "checkpoint" else "left")
-    for seed, result in results:
-        table.add_row(
-            str(seed),
-            f"{result.best_epoch}/{len(result.history)}",
-            str(result.val),
-            str(result.test),
-            f"{result.mean_epoch_seconds:.2f} s",
-            str(paths[seed]),
-        )
-    console.print(table)
-    console.print(f"parameters: {parameters:,} | float32 size: {kb(float_bytes)}", highlight=False)
-    if len(results) > 1:
-        for part in ("val", "test"):
-            values = [100 * getattr(r, part).value for _, r in results]
-            mean, low, high = mean_interval(values)
-            pooled = Accuracy(sum(getattr(r, part).correct for _, r in results), sum(getattr(r, part).total for _, r in results))
-            console.print(
-                f"{part} accuracy over {len(results)} seeds: mean {mean:.2f}% (95% t-interval {low:.2f}-{high:.2f}; pooled {pooled})",
-                highlight=False,
-            )
+    console.print(f"parameters: {parameters:,} | float32 size: {kb(4 * parameters)}", highlight=False)
+    if quant.quantized:
+        print_breakdown(breakdown, title=f"memory: {quant.describe()}")
     summary = {
         "model_config": model_config.to_dict(),
         "feature_config": feature_config.to_dict(),
+        "quant_config": quant.to_dict(),
         "train_config": base_config.to_dict(),
         "split": split.name,
         "parameters": parameters,
-        "float_bytes": float_bytes,
-        "runs": [
-            {
-                "seed": seed,
-                "checkpoint": str(paths[seed]),
-                "best_epoch": r.best_epoch,
-                "epochs_run": len(r.history),
-                "val_accuracy": r.val.value,
-                "test_accuracy": r.test.value,
-                "mean_epoch_seconds": r.mean_epoch_seconds,
-            }
-            for seed, r in results
-        ],
+        "float_bytes": 4 * parameters,
+        "memory": breakdown.to_dict(),
+        "runs": [{"seed": seed, "checkpoint": str(paths[seed])} | run_metrics(r) for seed, r in results],
     }
     summary_path = paths[seeds[0]].parent / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     return 0
+
+
+def run_metrics(result) -> dict:
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "mean_epoch_seconds": result.mean_epoch_seconds,
+        "val_correct": result.val.correct,
+        "val_total": result.val.total,
+        "test_correct": result.test.correct,
+        "test_total": result.test.total,
+    }
+    if result.post_training_int8 is not None:
+        metrics |= {
+            "ptq_int8_val_correct": result.post_training_int8.val.correct,
+            "ptq_int8_test_correct": result.post_training_int8.test.correct,
+        }
+    if result.integer is not None:
+        metrics |= {
+            "int_val_correct": result.integer.val.correct,
+            "int_val_total": result.integer.val.total,
+            "int_test_correct": result.integer.test.correct,
+            "int_test_total": result.integer.test.total,
+            "int_float_test_agreement": result.integer.test_agreement,
+        }
+    return metrics
+
+
+def print_train_results(results, paths, model_config, feature_config, quant, split_name: str) -> None:
+    from nas.stats import Accuracy, mean_interval
+
+    quantized = quant.quantized
+    architecture = f"{model_config.cell.upper()} {model_config.layers}x{model_config.hidden}, {feature_config.n_mfcc} MFCC"
+    title = f"{architecture}, {quant.describe()}, split '{split_name}'"
+    table = Table(title=title)
+    columns = ["seed", "best epoch"]
+    columns += (
+        ["int val accuracy", "int test accuracy", "fake-quant test", "agree"]
+        if quantized
+        else ["val accuracy", "test accuracy", "PTQ int8 test"]
+    )
+    for column in [*columns, "epoch time", "checkpoint"]:
+        table.add_column(column, justify="left" if column == "checkpoint" else "right")
+    for seed, result in results:
+        row = [str(seed), f"{result.best_epoch}/{len(result.history)}"]
+        if quantized:
+            row += [
+                str(result.integer.val),
+                str(result.integer.test),
+                f"{100 * result.test.value:.2f}%",
+                f"{100 * result.integer.test_agreement:.1f}%",
+            ]
+        else:
+            row += [str(result.val), str(result.test), f"{100 * result.post_training_int8.test.value:.2f}%"]
+        table.add_row(*row, f"{result.mean_epoch_seconds:.2f} s", str(paths[seed]))
+    console.print(table)
+    if len(results) < 2:
+        return
+    parts = {"val": lambda r: r.val, "test": lambda r: r.test, "post-training int8 test": lambda r: r.post_training_int8.test}
+    if quantized:
+        parts = {
+            "integer-engine val": lambda r: r.integer.val,
+            "integer-engine test": lambda r: r.integer.test,
+            "fake-quant test": lambda r: r.test,
+        }
+    for label, pick in parts.items():
+        values = [100 * pick(r).value for _, r in results]
+        mean, low, high = mean_interval(values)
+        pooled = Accuracy(sum(pick(r).correct for _, r in results), sum(pick(r).total for _, r in results))
+        console.print(
+            f"{label} accuracy over {len(results)} seeds: mean {mean:.2f}% (95% t-interval {low:.2f}-{high:.2f}; pooled {pooled})",
+            highlight=False,
+        )
+
+
+def quant_config_from(args: argparse.Namespace):
+    from nas.formats import QuantConfig
+
+    return QuantConfig.make(args.weights, args.weight_bits, args.bias_bits, args.state_bits)
+
+
+def add_quant_options(parser: argparse.ArgumentParser) -> None:
+    from nas.formats import WEIGHT_SCHEMES
+
+    group = parser.add_argument_group("number formats")
+    group.add_argument("--weights", choices=WEIGHT_SCHEMES, default="float", help="weight scheme (default: %(default)s)")
+    group.add_argument("--weight-bits", type=int_in(1, 32), help="bits per weight: fixed 2-8 (default 8), pow2 3-6 (default 4)")
+    group.add_argument("--bias-bits", type=int, choices=(16, 32), default=16, help="bias width (default: %(default)s)")
+    group.add_argument("--state-bits", type=int, choices=(8, 16), default=16, help="activation and state width (default: %(default)s)")
+
+
+def print_breakdown(breakdown, title: str, budget_bytes: int | None = None, scope: str = "total") -> None:
+    table = Table(title=title)
+    for column in ("part", "item", "values", "bits", "bytes"):
+        table.add_column(column, justify="left" if column in ("part", "item") else "right")
+    for item in breakdown.items:
+        table.add_row(item.category, item.name, f"{item.count:,}", str(item.bits), f"{item.nbytes:,}")
+    table.add_section()
+    for label, value in [
+        ("weight_bytes", breakdown.weight_bytes),
+        ("bias_bytes", breakdown.bias_bytes),
+        ("meta_bytes", breakdown.meta_bytes),
+        ("table_bytes", breakdown.table_bytes),
+        ("state_bytes", breakdown.state_bytes),
+    ]:
+        table.add_row(label, "", "", "", f"{value:,}")
+    table.add_row("total_bytes", kb(breakdown.total_bytes), "", "", f"{breakdown.total_bytes:,}", style="bold")
+    console.print(table)
+    if budget_bytes is not None:
+        used = breakdown.scoped_bytes(scope)
+        verdict = "[green]fits[/green]" if used <= budget_bytes else "[red]over budget[/red]"
+        console.print(f"budget ({scope}): {kb(budget_bytes)} | uses {kb(used)} | {verdict}", highlight=False)
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    from nas.memory import largest_hidden, memory_breakdown
+    from nas.models import ModelConfig
+
+    quant = quant_config_from(args)
+    model_config = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc)
+    model_config.validate()
+    budget_bytes = None if args.budget_kb is None else math.floor(args.budget_kb * 1024)  # "at most": round down
+    if args.solve == "hidden":
+        if budget_bytes is None:
+            raise NasError("--solve hidden: needs --budget-kb")
+        hidden = largest_hidden(budget_bytes, model_config, quant, args.budget_scope)
+        if hidden == 0:
+            raise NasError(
+                f"--budget-kb {args.budget_kb}: no hidden size fits ({args.budget_scope} bytes at hidden 1 exceed {budget_bytes:,} B)"
+            )
+        model_config = ModelConfig(**(model_config.to_dict() | {"hidden": hidden}))
+        console.print(f"largest hidden size within {kb(budget_bytes)} ({args.budget_scope}): [bold]{hidden}[/bold]", highlight=False)
+    breakdown = memory_breakdown(model_config, quant)
+    title = f"{model_config.cell.upper()} {model_config.layers}x{model_config.hidden}, {model_config.n_input} inputs, {quant.describe()}"
+    print_breakdown(breakdown, title, budget_bytes, args.budget_scope)
+    return 0
+
+
+# -------------------------------------------------------------------------------------- search
+
+
+def _search_options(args: argparse.Namespace, budget_bytes: int):
+    from nas.search import SearchOptions
+
+    name = args.study or f"{args.weights}-{args.budget_kb:g}kb"
+    return SearchOptions(
+        budget_bytes=budget_bytes,
+        budget_scope=args.budget_scope,
+        trials=args.trials,
+        timeout_s=args.timeout,
+        seed=args.seed,
+        study_name=name,
+        storage=args.storage,
+        results_dir=Path(args.results_dir),
+        split=args.split,
+    )
+
+
+def _worker_main(setup, errors) -> None:
+    from nas.search import run_worker
+
+    try:
+        run_worker(setup)
+    except NasError as error:
+        errors.put(str(error))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    from rich.live import Live
+
+    from nas.data import find_data_dir, load_split
+    from nas.search import WorkerSetup, finished_count, make_sampler, mark_stale_trials_failed, open_study
+    from nas.space import load_space
+
+    space = load_space(Path(args.space) if args.space else None).restricted_to(args.weights)
+    budget_bytes = math.floor(args.budget_kb * 1024)
+    options = _search_options(args, budget_bytes)
+    data_dir = find_data_dir(args.data_dir)
+    load_split(data_dir, options.split)  # bad data stops here, before any worker starts
+    study = open_study(options, make_sampler(options.seed))
+    stale = mark_stale_trials_failed(study)
+    done_before = finished_count(study)
+    console.print(
+        f"study '{options.study_name}' in {options.study_dir} | storage {options.storage_url} | "
+        f"budget {kb(budget_bytes)} ({options.budget_scope}) | "
+        f"space {space.source} | weights {', '.join(space.weights)} | {done_before} of {options.trials} trials already finished"
+        + (f" | {stale} interrupted trial(s) marked failed" if stale else ""),
+        highlight=False,
+    )
+    started = time.perf_counter()
+    if done_before < options.trials:
+        context = multiprocessing.get_context("spawn")
+        errors = context.Queue()
+        workers = [
+            context.Process(
+                target=_worker_main,
+                args=(WorkerSetup(options, space, str(data_dir), args.cache_dir, index, args.sampler), errors),
+            )
+            for index in range(args.workers)
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                while any(w.is_alive() for w in workers):
+                    live.update(_progress_text(study, options, done_before, started))
+                    time.sleep(1.0)
+                live.update(_progress_text(study, options, done_before, started))
+            console.print()
+        except KeyboardInterrupt:
+            for worker in workers:
+                worker.join(timeout=30)
+            finished = finished_count(study)
+            error_console.print(
+                f"nas: interrupted; {finished} finished trial(s) are saved in {options.storage_url}. Run the same command again to resume.",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            return 130
+        if not errors.empty():
+            raise NasError(errors.get())
+        failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
+        if failed:
+            raise NasError(f"search worker(s) exited with code(s) {failed}; finished trials are saved in {options.storage_url}")
+    return _report_study(study, options, budget_bytes, time.perf_counter() - started)
+
+
+def _progress_text(study, options, done_before: int, started: float):
+    import optuna
+
+    from nas.search import front
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    done = len(complete) + len(pruned)
+    elapsed = time.perf_counter() - started
+    new = done - done_before
+    remaining = (elapsed / new) * max(0, options.trials - done) if new > 0 else float("nan")
+    best = front(study, options.budget_bytes)
+    best_text = "-"
+    if best:
+        top = max(best, key=lambda t: t.values[0])
+        best_text = f"{100 * top.values[0]:.2f}% val at {kb(int(top.values[1]))} (trial {top.number})"
+    remaining_text = f"{remaining / 60:.1f} min" if remaining == remaining else "estimating"
+    return (
+        f"trials {done}/{options.trials} | running {len(running)} | over budget (pruned) {len(pruned)} | "
+        f"elapsed {elapsed / 60:.1f} min | remaining ~{remaining_text} | best within budget: {best_text}"
+    )
+
+
+def _report_study(study, options, budget_bytes: int, seconds: float) -> int:
+    import optuna
+
+    from nas.report import pareto_table, write_front_files
+
+    rows = write_front_files(study, options.study_dir, budget_bytes)
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    over = [t for t in finished if t.user_attrs.get("over_budget")]
+    if not rows:
+        share = f"{len(over)} of {len(finished)}"
+        raise NasError(
+            f"--budget-kb {budget_bytes / 1024:.2f} ({budget_bytes:,} B): no configuration of the search space fits "
+            f"({share} sampled trials were over budget); "
+            "expected a larger budget or a smaller space"
+        )
+    console.print(pareto_table(rows, f"Pareto front of '{options.study_name}' within {kb(budget_bytes)} ({len(rows)} points)"))
+    share = 100 * len(over) / len(finished) if finished else 0.0
+    console.print(
+        f"{len(finished)} finished trials ({len(over)} over budget = {share:.0f}%, pruned before training) | "
+        f"this run {seconds / 60:.1f} min | files: {options.study_dir}/pareto.json, pareto.csv, pareto.html",
+        highlight=False,
+    )
+    console.print(f"dashboard: optuna-dashboard {options.storage_url}", highlight=False)
+    return 0
+
+
+def _load_existing_study(args: argparse.Namespace):
+    import optuna
+
+    from nas.search import SearchOptions
+
+    options = SearchOptions(budget_bytes=0, study_name=args.study, storage=args.storage, results_dir=Path(args.results_dir))
+    if args.storage is None and not (options.study_dir / "study.db").is_file():
+        raise NasError(f"--study {args.study}: no study at {options.study_dir}/study.db; expected the name given to 'nas search --study'")
+    try:
+        study = optuna.load_study(study_name=args.study, storage=options.storage_url)
+    except Exception as error:  # KeyError for an unknown name, SQLAlchemy errors for a bad URL
+        raise NasError(f"--study {args.study}: cannot load it from {options.storage_url} ({type(error).__name__})") from None
+    budget_bytes = study.user_attrs.get("budget_bytes")
+    return study, options, budget_bytes
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    study, options, budget_bytes = _load_existing_study(args)
+    return _report_study(study, options, budget_bytes, 0.0)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from nas.report import write_front_page
+
+    study, options, budget_bytes = _load_existing_study(args)
+    path = options.study_dir / "pareto.html"
+    write_front_page(study, path, budget_bytes)
+    console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def add_study_options(parser: argparse.ArgumentParser, default_study: str | None) -> None:
+    parser.add_argument(
+        "--study",
+        default=default_study,
+        help="study name; its folder is <results-dir>/<study>" + ("" if default_study else " (default: <weights>-<budget>kb)"),
+    )
+    parser.add_argument("--storage", help="any Optuna storage URL (default: SQLite in the study folder)")
+    parser.add_argument("--results-dir", default=str(DEFAULT_TRAIN_DIR.parent), help="where study folders live (default: %(default)s)")
 
 
 # ------------------------------------------------------------------------------------- parsing
@@ -453,8 +757,11 @@ def build_parser() -> Parser:
     download.add_argument("--force", action="store_true", help="replace recordings that are already there")
     download.set_defaults(handler=cmd_data_download)
 
-    train = commands.add_parser("train", help="train one configuration (float32) and report val/test accuracy")
+    train = commands.add_parser(
+        "train", help="train one configuration (float32, or quantization-aware with --weights fixed|pow2) and report val/test accuracy"
+    )
     add_model_options(train)
+    add_quant_options(train)
     add_training_options(train)
     add_run_options(train)
     train.add_argument(
@@ -464,6 +771,58 @@ def build_parser() -> Parser:
         "--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint (its own configuration is used)"
     )
     train.set_defaults(handler=cmd_train)
+
+    memory = commands.add_parser("memory", help="size breakdown of a configuration; --solve hidden for the largest that fits a budget")
+    from nas.models import CELLS, MAX_LAYERS
+
+    group = memory.add_argument_group("architecture")
+    group.add_argument("--cell", choices=CELLS, default="gru", help="(default: %(default)s)")
+    group.add_argument("--layers", type=int_in(1, MAX_LAYERS), default=1, help="(default: %(default)s)")
+    group.add_argument("--hidden", type=int_in(1, 4096), default=64, help="(default: %(default)s)")
+    group.add_argument("--n-mfcc", type=int_in(1, 128), default=13, help="inputs per frame (default: %(default)s)")
+    add_quant_options(memory)
+    memory.add_argument("--budget-kb", type=float_in(0.001, 1e6), help="memory budget in kB (1 kB = 1024 B)")
+    memory.add_argument(
+        "--budget-scope", choices=("total", "weights"), default="total", help="what the budget covers (default: %(default)s)"
+    )
+    memory.add_argument("--solve", choices=("hidden",), help="find the largest hidden size within --budget-kb")
+    memory.set_defaults(handler=cmd_memory)
+
+    search = commands.add_parser("search", help="search architectures and formats for the Pareto front of accuracy against memory")
+    search.add_argument("--budget-kb", type=float_in(0.001, 1e6), required=True, help="memory budget in kB (1 kB = 1024 B)")
+    search.add_argument(
+        "--budget-scope", choices=("total", "weights"), default="total", help="what the budget covers (default: %(default)s)"
+    )
+    search.add_argument(
+        "--weights", choices=("pow2", "fixed", "float", "any"), default="pow2", help="weight scheme(s) to search (default: %(default)s)"
+    )
+    search.add_argument("--space", help="search space TOML file (default: search_spaces/default.toml)")
+    search.add_argument(
+        "--trials", type=int_in(1, 100_000), default=30, help="finished trials the study should hold (default: %(default)s)"
+    )
+    search.add_argument("--timeout", type=float_in(1, 1e7), help="stop starting new trials after this many seconds")
+    search.add_argument(
+        "--workers", type=int_in(1, 64), default=2, help="parallel worker processes, one CPU thread each (default: %(default)s)"
+    )
+    search.add_argument(
+        "--seed",
+        type=int_in(0, 2**31 - 1),
+        default=0,
+        help="sampler and training seed; with --workers 1 the same seed gives the same trials",
+    )
+    search.add_argument("--sampler", choices=("tpe", "random"), default="tpe", help="(default: %(default)s)")
+    add_study_options(search, None)
+    add_data_dir(search)
+    search.add_argument("--split", type=split_type, default="official", help="(default: %(default)s)")
+    search.add_argument("--cache-dir", help="feature cache folder (default: $NAS_CACHE_DIR or ~/.cache/nas/features)")
+    search.set_defaults(handler=cmd_search)
+
+    pareto = commands.add_parser("pareto", help="print a study's Pareto front and write pareto.json/csv/html")
+    add_study_options(pareto, "pow2-36kb")
+    pareto.set_defaults(handler=cmd_pareto)
+    plot = commands.add_parser("plot", help="regenerate a study's pareto.html from its storage (no training)")
+    add_study_options(plot, "pow2-36kb")
+    plot.set_defaults(handler=cmd_plot)
     return parser
 
 

@@ -3,40 +3,15 @@ on the last valid hidden state of each (variable-length) sequence."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-from nas.errors import NasError
+from nas.architecture import CELLS, MAX_HIDDEN, MAX_LAYERS, ModelConfig
 
-CELLS = ("gru", "lstm", "rnn")
+__all__ = ["CELLS", "MAX_HIDDEN", "MAX_LAYERS", "ModelConfig", "RecurrentClassifier", "count_parameters"]
+
 _RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
-MAX_LAYERS = 3
-MAX_HIDDEN = 1024
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "gru"
-    layers: int = 1
-    hidden: int = 64
-    n_input: int = 13  # = n_mfcc
-    n_classes: int = 10
-    dropout: float = 0.1  # before the classifier, and between stacked layers
-
-    def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise NasError(f"--cell {self.cell}: unknown cell; expected one of {', '.join(CELLS)}")
-        if not 1 <= self.layers <= MAX_LAYERS:
-            raise NasError(f"--layers {self.layers}: out of range; expected 1..{MAX_LAYERS}")
-        if not 1 <= self.hidden <= MAX_HIDDEN:
-            raise NasError(f"--hidden {self.hidden}: out of range; expected 1..{MAX_HIDDEN}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise NasError(f"--dropout {self.dropout}: out of range; expected 0 <= dropout < 1")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RecurrentClassifier(nn.Module):
@@ -63,9 +38,12 @@ class RecurrentClassifier(nn.Module):
         A unidirectional RNN's output at step `length - 1` does not depend on the padding after it,
         so no packing is needed: gather that step's output of the top layer.
         """
-        outputs, _ = self.rnn(frames)
-        last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths.to(outputs.device) - 1]
-        return self.classifier(self.dropout(last))
+        # nn.GRU/LSTM read each weight several times per call; with fake-quantized weights
+        # (a parametrization) that would quantize each tensor up to four times. Cache once per pass.
+        with parametrize.cached():
+            outputs, _ = self.rnn(frames)
+            last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths.to(outputs.device) - 1]
+            return self.classifier(self.dropout(last))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -18,7 +18,9 @@ from torch import nn
 
 from nas.errors import NasError
 from nas.features import FeatureSet
+from nas.formats import QuantConfig
 from nas.models import ModelConfig, RecurrentClassifier
+from nas.quant import attach_fake_quant
 from nas.stats import Accuracy
 
 CHECKPOINT_FORMAT = "nas-checkpoint-v1"
@@ -72,13 +74,24 @@ class EpochRecord:
 
 
 @dataclass
-class TrainResult:
-    model: RecurrentClassifier  # holds the best validation weights
-    history: list[EpochRecord]
-    best_epoch: int
+class IntegerScores:
+    """What the integer engine scores, and how often it agrees with the fake-quant float model."""
+
     val: Accuracy
     test: Accuracy
+    test_agreement: float  # share of test files where both predict the same class
+
+
+@dataclass
+class TrainResult:
+    model: RecurrentClassifier  # holds the best validation weights (fake-quantized if quantized)
+    history: list[EpochRecord]
+    best_epoch: int
+    val: Accuracy  # float forward pass (fake-quantized weights for a quantized model)
+    test: Accuracy
     stopped_early: bool
+    integer: IntegerScores | None = None  # the integer engine's scores, for a quantized model
+    post_training_int8: IntegerScores | None = None  # baseline for a float model: PTQ to int8, integer engine
 
     @property
     def mean_epoch_seconds(self) -> float:
@@ -191,12 +204,17 @@ def train_model(
     resume: dict | None = None,
     on_epoch: Callable[[EpochRecord, _State], None] | None = None,
     extra_checkpoint: dict | None = None,
+    quant: QuantConfig | None = None,
 ) -> TrainResult:
     """Train, keeping the weights of the best validation epoch (accuracy, then lower loss).
 
     With `checkpoint_path`, a resumable checkpoint is written after every epoch; `resume` is such
     a checkpoint's contents and continues that run to the same result as an uninterrupted one.
+    With a quantized `quant`, weights are fake-quantized during training (QAT) and the result also
+    holds the integer engine's scores.
     """
+    quant = quant or QuantConfig()
+    quant.validate()
     config.validate()
     model_config.validate()
     train_frames, train_labels = features.part("train")
@@ -207,7 +225,7 @@ def train_model(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = RecurrentClassifier(model_config).to(device)
+    model = attach_fake_quant(RecurrentClassifier(model_config), quant).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     train_lengths = np.array([len(f) for f in train_frames])
     steps_per_epoch = len(length_bucketed_batches(train_lengths, config.batch_size, np.random.default_rng(0)))
@@ -264,7 +282,7 @@ def train_model(
         if checkpoint_path is not None:
             save_checkpoint(
                 checkpoint_path,
-                build_checkpoint(features, model_config, config, state.best_state, extra_checkpoint)
+                build_checkpoint(features, model_config, config, state.best_state, extra_checkpoint, quant)
                 | {"resume": _resume_block(model, optimizer, scheduler, generator, rng, state)},
             )
         if on_epoch is not None:
@@ -274,7 +292,26 @@ def train_model(
     val, _ = evaluate(model, val_frames, val_labels, device)
     test_frames, test_labels = features.part("test")
     test, _ = evaluate(model, test_frames, test_labels, device)
-    return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early)
+    model = model.cpu()
+    if quant.quantized:
+        return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early, integer=integer_scores(model, features, quant))
+    return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early, post_training_int8=integer_scores(model, features))
+
+
+def integer_scores(model: RecurrentClassifier, features: FeatureSet, quant: QuantConfig | None = None) -> IntegerScores:
+    """The integer engine's accuracy for a QAT model (`quant`), or for post-training int8
+    quantization of a float model (no `quant`)."""
+    from nas.intmodel import from_float_model, post_training_int8
+
+    engine = from_float_model(model, quant) if quant else post_training_int8(model, features.part("train")[0])
+    scores = {}
+    for part in ("val", "test"):
+        frames, labels = features.part(part)
+        _, classes = engine.predict(frames)
+        scores[part] = (Accuracy(int((classes == labels).sum()), len(labels)), classes)
+    float_classes = predict_logits(model, features.part("test")[0], torch.device("cpu")).argmax(axis=1)
+    agreement = float((float_classes == scores["test"][1]).mean()) if len(float_classes) else float("nan")
+    return IntegerScores(scores["val"][0], scores["test"][0], agreement)
 
 
 def _resume_block(model, optimizer, scheduler, generator, rng, state: _State) -> dict:
@@ -293,11 +330,17 @@ def _resume_block(model, optimizer, scheduler, generator, rng, state: _State) ->
 
 
 def build_checkpoint(
-    features: FeatureSet, model_config: ModelConfig, config: TrainConfig, state_dict: dict, extra: dict | None = None
+    features: FeatureSet,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    state_dict: dict,
+    extra: dict | None = None,
+    quant: QuantConfig | None = None,
 ) -> dict:
     return {
         "format": CHECKPOINT_FORMAT,
         "model_config": model_config.to_dict(),
+        "quant_config": (quant or QuantConfig()).to_dict(),
         "feature_config": features.config.to_dict(),
         "normaliser": features.normaliser.to_dict(),
         "train_config": config.to_dict(),
@@ -325,6 +368,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def model_from_checkpoint(checkpoint: dict) -> RecurrentClassifier:
-    model = RecurrentClassifier(ModelConfig(**checkpoint["model_config"]))
+    """The trained model, fake-quantized again if it was trained quantized."""
+    quant = QuantConfig(**checkpoint.get("quant_config", QuantConfig().to_dict()))
+    model = attach_fake_quant(RecurrentClassifier(ModelConfig(**checkpoint["model_config"])), quant)
     model.load_state_dict(checkpoint["state_dict"])
-    return model
+    return model.eval()

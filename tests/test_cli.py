@@ -129,3 +129,46 @@ def test_resume_of_a_damaged_checkpoint(tmp_path, capsys, fsdd_dir):
     damaged.write_bytes(b"\x00" * 100)
     code, _, err = run(["train", "--resume", str(damaged), "--data-dir", str(fsdd_dir)], capsys)
     assert code == 2 and "seed0.pt: not a readable checkpoint" in one_line_error(err)
+
+
+def test_memory_command_prints_the_breakdown_and_solves_hidden(capsys):
+    code, out, _ = run(["memory", "--cell", "gru", "--hidden", "64", "--n-mfcc", "13", "--weights", "pow2", "--weight-bits", "4"], capsys)
+    assert code == 0 and "9.00 kB (9,211 B)" in out and "7,712" in out
+    code, out, _ = run(["memory", "--weights", "pow2", "--budget-kb", "36", "--solve", "hidden"], capsys)
+    assert code == 0 and "largest hidden size within 36.00 kB (36,864 B) (total): 142" in out and "fits" in out
+    code, out, _ = run(["memory", "--hidden", "256", "--budget-kb", "36"], capsys)
+    assert code == 0 and "over budget" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["memory", "--weights", "pow2", "--weight-bits", "7"], "--weight-bits 7: out of range for power-of-two weights; expected 3..6"),
+        (["memory", "--weights", "fixed", "--weight-bits", "1"], "--weight-bits 1: out of range for fixed-point weights; expected 2..8"),
+        (["memory", "--weight-bits", "8"], "float weights are 32-bit"),
+        (["memory", "--solve", "hidden"], "--solve hidden: needs --budget-kb"),
+        (["memory", "--budget-kb", "0.2", "--solve", "hidden", "--weights", "pow2"], "--budget-kb 0.2: no hidden size fits"),
+        (["memory", "--state-bits", "12"], "argument --state-bits: invalid choice"),
+    ],
+)
+def test_memory_bad_options(argv, expected, capsys):
+    try:
+        code, _, err = run(argv, capsys)
+    except SystemExit as exit_:
+        code, err = exit_.code, capsys.readouterr().err
+    assert code == 2 and expected in one_line_error(err)
+
+
+def test_quantized_training_reports_the_integer_engine(tmp_path, fsdd_dir, capsys):
+    data = link_subset(fsdd_dir, tmp_path / "data", lambda name: index_of(name) < 14)
+    out = tmp_path / "q"
+    argv = ["train", "--data-dir", str(data), "--hidden", "8", "--epochs", "2", "--weights", "pow2", "--out", str(out)]
+    code, text, err = run(argv, capsys)
+    assert code == 0, err
+    assert "int test accuracy" in text and "pow2 4-bit weights" in text and "total_bytes" in text
+    checkpoint = torch.load(out / "seed0.pt", weights_only=True)
+    metrics = checkpoint["metrics"]
+    assert metrics["int_test_total"] == 300 and 0 <= metrics["int_float_test_agreement"] <= 1
+    assert checkpoint["quant_config"]["weights"] == "pow2"
+    code, text, _ = run(["train", "--data-dir", str(data), "--resume", str(out / "seed0.pt")], capsys)
+    assert code == 0 and f"({metrics['int_test_correct']}/300)" in text

@@ -1,0 +1,49 @@
+"""QAT epoch time against the float epoch of the same architecture (target: at most 1.2x).
+
+Full official train split (2,400 files), default recipe, one thread (as `nas train` runs), the
+median of 4 epochs after one warm-up epoch. Nothing else should run on the machine meanwhile.
+
+    .venv/bin/python bench/qat_speed.py        # writes bench/results/qat_speed.json
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from nas.architecture import ModelConfig
+from nas.data import find_data_dir, load_split
+from nas.features import FeatureCache, FeatureConfig, build_feature_set
+from nas.formats import QuantConfig
+from nas.train import TrainConfig, train_model
+
+EPOCHS = 5
+SCHEMES = [QuantConfig(), QuantConfig.make("fixed", 8), QuantConfig.make("pow2", 4)]
+
+
+def main() -> int:
+    torch.set_num_threads(1)
+    out = Path(__file__).parent / "results" / "qat_speed.json"
+    split, waveforms = load_split(find_data_dir(), "official")
+    features = build_feature_set(split, waveforms, FeatureConfig(), FeatureCache())
+    rows = []
+    for cell in ("gru", "lstm"):
+        seconds = {}
+        for quant in SCHEMES:
+            config = TrainConfig(epochs=EPOCHS, warmup_epochs=1, patience=EPOCHS)
+            result = train_model(features, ModelConfig(cell=cell, hidden=64), config, torch.device("cpu"), quant=quant)
+            seconds[quant.describe()] = statistics.median(r.seconds for r in result.history[1:])
+        float_seconds = seconds[QuantConfig().describe()]
+        for scheme, value in seconds.items():
+            rows.append({"cell": cell, "hidden": 64, "scheme": scheme, "epoch_seconds": value, "ratio_to_float": value / float_seconds})
+            print(f"{cell} {scheme}: {value:.3f} s/epoch, {value / float_seconds:.2f}x float", flush=True)
+    out.write_text(json.dumps({"torch": torch.__version__, "threads": 1, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
