@@ -1,7 +1,9 @@
 """QAT epoch time against the float epoch of the same architecture (target: at most 1.2x).
 
-Full official train split (2,400 files), default recipe, one thread (as `nas train` runs), the
-median of 4 epochs after one warm-up epoch. Nothing else should run on the machine meanwhile.
+Full official train split (2,400 files), default recipe, one thread (as `nas train` runs). Epoch
+times on a shared 2-core machine jitter by 5-10%, so the schemes take turns over several rounds
+(one warm-up epoch, then timed epochs each round) and the median epoch of each is compared.
+Nothing else should run on the machine meanwhile.
 
     .venv/bin/python bench/qat_speed.py        # writes bench/results/qat_speed.json
 """
@@ -21,7 +23,8 @@ from nas.features import FeatureCache, FeatureConfig, build_feature_set
 from nas.formats import QuantConfig
 from nas.train import TrainConfig, train_model
 
-EPOCHS = 5
+EPOCHS = 4  # per round, the first is a warm-up
+ROUNDS = 3
 SCHEMES = [QuantConfig(), QuantConfig.make("fixed", 8), QuantConfig.make("pow2", 4)]
 
 
@@ -32,15 +35,26 @@ def main() -> int:
     features = build_feature_set(split, waveforms, FeatureConfig(), FeatureCache())
     rows = []
     for cell in ("gru", "lstm"):
-        seconds = {}
-        for quant in SCHEMES:
-            config = TrainConfig(epochs=EPOCHS, warmup_epochs=1, patience=EPOCHS)
-            result = train_model(features, ModelConfig(cell=cell, hidden=64), config, torch.device("cpu"), quant=quant)
-            seconds[quant.describe()] = statistics.median(r.seconds for r in result.history[1:])
-        float_seconds = seconds[QuantConfig().describe()]
-        for scheme, value in seconds.items():
-            rows.append({"cell": cell, "hidden": 64, "scheme": scheme, "epoch_seconds": value, "ratio_to_float": value / float_seconds})
-            print(f"{cell} {scheme}: {value:.3f} s/epoch, {value / float_seconds:.2f}x float", flush=True)
+        epochs: dict[str, list[float]] = {quant.describe(): [] for quant in SCHEMES}
+        for _ in range(ROUNDS):
+            for quant in SCHEMES:
+                config = TrainConfig(epochs=EPOCHS, warmup_epochs=1, patience=EPOCHS)
+                result = train_model(features, ModelConfig(cell=cell, hidden=64), config, torch.device("cpu"), quant=quant)
+                epochs[quant.describe()] += [r.seconds for r in result.history[1:]]
+        float_seconds = statistics.median(epochs[QuantConfig().describe()])
+        for scheme, values in epochs.items():
+            value = statistics.median(values)
+            rows.append(
+                {
+                    "cell": cell,
+                    "hidden": 64,
+                    "scheme": scheme,
+                    "epoch_seconds": value,
+                    "ratio_to_float": value / float_seconds,
+                    "epochs": values,
+                }
+            )
+            print(f"{cell} {scheme}: {value:.3f} s/epoch (median of {len(values)}), {value / float_seconds:.2f}x float", flush=True)
     out.write_text(json.dumps({"torch": torch.__version__, "threads": 1, "rows": rows}, indent=2) + "\n")
     return 0
 

@@ -578,8 +578,6 @@ def _worker_main(setup, errors) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     import multiprocessing
 
-    from rich.live import Live
-
     from nas.data import find_data_dir, load_split
     from nas.search import WorkerSetup, finished_count, make_sampler, mark_stale_trials_failed, open_study
     from nas.space import load_space
@@ -613,12 +611,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         try:
             for worker in workers:
                 worker.start()
-            with Live(console=console, refresh_per_second=2, transient=False) as live:
-                while any(w.is_alive() for w in workers):
-                    live.update(_progress_text(study, options, done_before, started))
-                    time.sleep(1.0)
-                live.update(_progress_text(study, options, done_before, started))
-            console.print()
+            _watch(workers, lambda: _progress_text(study, options, done_before, started))
         except KeyboardInterrupt:
             for worker in workers:
                 worker.join(timeout=30)
@@ -638,7 +631,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     return _report_study(study, options, budget_bytes, time.perf_counter() - started)
 
 
-def _progress_text(study, options, done_before: int, started: float):
+def _watch(workers, progress: Callable[[], str]) -> None:
+    """Show progress until every worker has exited: a live line in a terminal; in a log or pipe,
+    one line each time a trial finishes."""
+    from rich.live import Live
+
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while any(w.is_alive() for w in workers):
+                live.update(progress())
+                time.sleep(1.0)
+            live.update(progress())
+        return
+    last = ""
+    while any(w.is_alive() for w in workers):
+        text = progress()
+        if text.split(" | ")[0] != last:  # "trials k/n" changed
+            console.print(text, highlight=False)
+            last = text.split(" | ")[0]
+        time.sleep(1.0)
+
+
+def _progress_text(study, options, done_before: int, started: float) -> str:
     import optuna
 
     from nas.search import front

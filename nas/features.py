@@ -46,7 +46,7 @@ class FeatureConfig:
             (8 <= self.n_mels <= 128, "--n-mels", self.n_mels, "8..128"),
             (64 <= self.n_fft <= 1024, "--n-fft", self.n_fft, "64..1024 samples"),
             (1 <= self.hop_length <= self.n_fft, "--hop-length", self.hop_length, f"1..n_fft ({self.n_fft})"),
-            (0 <= self.f_min < self.f_max <= SAMPLE_RATE / 2, "--f-max", self.f_max, "f_min < f_max <= 4000 Hz"),
+            (0 <= self.f_min < self.f_max <= SAMPLE_RATE / 2, "f_max", self.f_max, "f_min < f_max <= 4000 Hz"),
             (self.normalisation in NORMALISATIONS, "--normalisation", self.normalisation, " or ".join(NORMALISATIONS)),
         ]
         for ok, option, value, expected in checks:

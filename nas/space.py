@@ -6,8 +6,8 @@ unknown keys, wrong types and empty ranges are errors naming the file and the ke
     [architecture]
     cells = ["gru", "lstm"]           # any of gru, lstm, rnn
     layers = [1, 2]                   # 1..3
-    hidden = { min = 8, max = 256 }   # sampled within what fits the budget
-    n_mfcc = [10, 13, 16]
+    hidden = { min = 16, max = 256 }  # sampled within what fits the budget
+    n_mfcc = [13, 16]
 
     [formats]
     weights = ["pow2", "fixed"]       # --weights narrows this (or opens it with 'any')
@@ -17,7 +17,7 @@ unknown keys, wrong types and empty ranges are errors naming the file and the ke
 
     [training]
     epochs = 40
-    patience = 10
+    patience = 15
     learning_rate = { min = 0.002, max = 0.006, log = true }
 """
 
@@ -46,15 +46,15 @@ class FloatRange:
 class SearchSpace:
     cells: tuple[str, ...] = ("gru", "lstm")
     layers: tuple[int, ...] = (1, 2)
-    hidden_min: int = 8
+    hidden_min: int = 16
     hidden_max: int = 256
-    n_mfcc: tuple[int, ...] = (10, 13, 16)
+    n_mfcc: tuple[int, ...] = (13, 16)
     weights: tuple[str, ...] = ("pow2", "fixed")
     pow2_bits: tuple[int, ...] = (3, 4, 5)
     fixed_bits: tuple[int, ...] = (4, 6, 8)
     state_bits: tuple[int, ...] = (16,)
     epochs: int = 40
-    patience: int = 10
+    patience: int = 15
     learning_rate: FloatRange = field(default_factory=lambda: FloatRange(0.002, 0.006, log=True))
     source: str = "built-in defaults"
 

@@ -51,7 +51,7 @@ def search_argv(subset, space, results, *extra):
 
 def test_default_space_file_loads():
     space = load_space(DEFAULT_SPACE)
-    assert space.cells == ("gru", "lstm") and space.weights == ("pow2", "fixed") and space.hidden_min == 8
+    assert space.cells == ("gru", "lstm") and space.weights == ("pow2", "fixed") and space.hidden_min == 16
     assert space.restricted_to("pow2").weights == ("pow2",)
     assert space.restricted_to("any").weights == ("float", "fixed", "pow2")
 
