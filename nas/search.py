@@ -7,7 +7,6 @@ accuracy of every finished trial is stored on it (user attribute) and only repor
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -108,18 +107,23 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget_bytes: int,
 
 def open_study(options: SearchOptions, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     options.study_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        study = optuna.create_study(
-            storage=options.storage_url,
-            study_name=options.study_name,
-            sampler=sampler,
-            directions=["maximize", "minimize"],
-            load_if_exists=True,
-        )
-    except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
-        raise NasError(f"--storage {options.storage_url}: cannot open the study ({error})") from None
-    except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unwritable file
-        raise NasError(f"--storage {options.storage_url}: cannot open the study ({type(error).__name__}: {error})") from None
+    for attempt in range(3):
+        try:
+            study = optuna.create_study(
+                storage=options.storage_url,
+                study_name=options.study_name,
+                sampler=sampler,
+                directions=["maximize", "minimize"],
+                load_if_exists=True,
+            )
+            break
+        except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
+            raise NasError(f"--storage {options.storage_url}: cannot open the study ({error})") from None
+        except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unwritable file
+            # Two processes creating the same new database race on its schema; the loser retries.
+            if attempt == 2 or "IntegrityError" not in type(error).__name__ + str(error):
+                raise NasError(f"--storage {options.storage_url}: cannot open the study ({type(error).__name__}: {error})") from None
+            time.sleep(0.5 * (attempt + 1))
     study.set_metric_names(OBJECTIVE_NAMES)  # optuna-dashboard shows these names
     stored = study.user_attrs.get("budget_bytes")
     if stored is not None and stored != options.budget_bytes:
@@ -193,7 +197,7 @@ def hypervolume(points: list[tuple[float, float]], budget_bytes: int) -> float:
     for index, (size, accuracy) in enumerate(inside):
         best = max(best, accuracy)
         area += best * (edges[index + 1] - size)
-    return area if not math.isnan(area) else 0.0
+    return area
 
 
 # ------------------------------------------------------------------------------------ workers

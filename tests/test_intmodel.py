@@ -14,7 +14,6 @@ from nas.formats import QuantConfig
 from nas.intmodel import IntWeight, from_float_model, int_sigmoid, int_tanh, pack, round_shift, unpack
 from nas.memory import memory_breakdown
 from nas.models import RecurrentClassifier
-from nas.quant import attach_fake_quant
 from nas.train import TrainConfig, predict_logits, train_model
 
 CPU = torch.device("cpu")
@@ -119,4 +118,3 @@ def test_quantized_checkpoint_reloads_to_the_same_integer_model(features, tmp_pa
     result = train_model(features, ModelConfig(hidden=8), config, CPU, checkpoint_path=path, quant=quant)
     reloaded = model_from_checkpoint(load_checkpoint(path))
     assert pack(from_float_model(reloaded, quant)) == pack(from_float_model(result.model, quant))
-    assert isinstance(attach_fake_quant, object)
