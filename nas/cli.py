@@ -745,6 +745,85 @@ def add_study_options(parser: argparse.ArgumentParser, default_study: str | None
     parser.add_argument("--results-dir", default=str(DEFAULT_TRAIN_DIR.parent), help="where study folders live (default: %(default)s)")
 
 
+# ------------------------------------------------------------------------------ export/evaluate
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from nas.export import export_trial, select_trial
+
+    if sum(x is not None and x is not False for x in (args.trial, args.best or None, args.max_kb)) != 1:
+        raise NasError("nas export: expected exactly one of --trial N, --best or --max-kb K")
+    study, options, budget_bytes = _load_existing_study(args)
+    trial = select_trial(study, budget_bytes, args.trial, args.best, args.max_kb)
+    out_dir = Path(args.out) if args.out else options.study_dir / "exports" / f"trial-{trial.number:04d}"
+    description = export_trial(trial, out_dir)
+    memory, accuracy = description["memory"], description["accuracy"]
+    console.print(
+        f"exported trial {trial.number} to {out_dir}: weights.bin {description['weights_bin_bytes']:,} B, "
+        f"total {kb(memory['total_bytes'])}, "
+        f"test {accuracy['test_correct']}/{accuracy['test_total']} (integer engine); check with: nas evaluate {out_dir}",
+        highlight=False,
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from nas.data import find_data_dir, load_split
+    from nas.export import load_export
+    from nas.features import build_feature_set
+    from nas.stats import Accuracy
+
+    loaded = load_export(Path(args.export_dir))
+    split_name = args.split or loaded.description.get("split", "official")
+    split, waveforms = load_split(find_data_dir(args.data_dir), split_name)
+    features = build_feature_set(split, waveforms, loaded.feature_config, feature_cache(args), loaded.normaliser)
+    frames, labels = features.part(args.part)
+    _, predicted = loaded.engine.predict(frames)
+    accuracy = Accuracy(int((predicted == labels).sum()), len(labels))
+    console.print(f"{args.export_dir}: integer engine on the {args.part} part of split '{split_name}': {accuracy}", highlight=False)
+    stored = loaded.description.get("accuracy", {})
+    if split_name == loaded.description.get("split") and stored.get(f"{args.part}_correct") is not None:
+        same = stored[f"{args.part}_correct"] == accuracy.correct and stored[f"{args.part}_total"] == accuracy.total
+        verdict = "[green]reproduces[/green]" if same else "[red]does not reproduce[/red]"
+        console.print(f"{verdict} model.json: {stored[f'{args.part}_correct']}/{stored[f'{args.part}_total']}", highlight=False)
+    console.print(
+        classification_report(labels, predicted, labels=list(range(10)), digits=4, zero_division=0), markup=False, highlight=False
+    )
+    matrix = confusion_matrix(labels, predicted, labels=list(range(10)))
+    table = Table(title="confusion matrix (rows: true digit, columns: predicted)")
+    table.add_column("true")
+    for digit in range(10):
+        table.add_column(str(digit), justify="right")
+    for digit in range(10):
+        table.add_row(
+            str(digit), *[(f"[bold]{v}[/bold]" if i == digit else (f"[red]{v}[/red]" if v else "·")) for i, v in enumerate(matrix[digit])]
+        )
+    console.print(table)
+    if args.html:
+        import plotly.graph_objects as go
+
+        figure = go.Figure(
+            go.Heatmap(
+                z=matrix,
+                x=[str(d) for d in range(10)],
+                y=[str(d) for d in range(10)],
+                colorscale="Blues",
+                text=matrix,
+                texttemplate="%{text}",
+            )
+        )
+        figure.update_layout(
+            title=f"{args.export_dir}: {args.part} split '{split_name}', {accuracy}",
+            xaxis_title="predicted",
+            yaxis=dict(title="true", autorange="reversed"),
+        )
+        figure.write_html(args.html, include_plotlyjs=True)
+        console.print(f"wrote {args.html}", highlight=False)
+    return 0 if (split_name != loaded.description.get("split") or stored.get(f"{args.part}_correct") in (None, accuracy.correct)) else 1
+
+
 # ------------------------------------------------------------------------------------- parsing
 
 
@@ -837,6 +916,24 @@ def build_parser() -> Parser:
     plot = commands.add_parser("plot", help="regenerate a study's pareto.html from its storage (no training)")
     add_study_options(plot, "pow2-36kb")
     plot.set_defaults(handler=cmd_plot)
+
+    export = commands.add_parser("export", help="write a finished trial's model.pt, model.json, weights.bin and README.md (no retraining)")
+    add_study_options(export, "pow2-36kb")
+    export.add_argument("--trial", type=int_in(0, 10**9), help="the trial number")
+    export.add_argument("--best", action="store_true", help="the front's most accurate trial (validation) within the budget")
+    export.add_argument("--max-kb", type=float_in(0.001, 1e6), help="the most accurate trial within this many kB")
+    export.add_argument("--out", help="export folder (default: <study folder>/exports/trial-NNNN)")
+    export.set_defaults(handler=cmd_export)
+
+    evaluate = commands.add_parser("evaluate", help="score an export folder with the integer engine: accuracy, report, confusion matrix")
+    evaluate.add_argument("export_dir", help="a folder written by 'nas export'")
+    evaluate.add_argument("--split", type=split_type, help="'official' or 'speaker:NAME' (default: the split the trial was scored on)")
+    evaluate.add_argument("--part", choices=("test", "val", "train"), default="test", help="(default: %(default)s)")
+    evaluate.add_argument("--html", help="also write the confusion matrix as a plotly heatmap page")
+    add_data_dir(evaluate)
+    evaluate.add_argument("--cache-dir", help="feature cache folder")
+    evaluate.add_argument("--no-cache", action="store_true", help="keep features in memory only")
+    evaluate.set_defaults(handler=cmd_evaluate)
     return parser
 
 

@@ -195,13 +195,16 @@ class FeatureSet:
         return self.parts[name]
 
 
-def build_feature_set(split: Split, waveforms: dict[str, Waveform], config: FeatureConfig, cache: FeatureCache) -> FeatureSet:
-    """Features for every part of the split; normalisation statistics from the train part only."""
+def build_feature_set(
+    split: Split, waveforms: dict[str, Waveform], config: FeatureConfig, cache: FeatureCache, normaliser: Normaliser | None = None
+) -> FeatureSet:
+    """Features for every part of the split; normalisation statistics from the train part only,
+    or the given ones (an exported model brings the statistics it was trained with)."""
     config.validate()
     # Key the cache on the whole data set, not the split, so every split shares one entry.
     ordered = [waveforms[name] for name in sorted(waveforms)]
     frames = dict(zip(sorted(waveforms), cache.get(ordered, config), strict=True))
-    normaliser = Normaliser.fit([frames[r.name] for r in split.train], config.normalisation)
+    normaliser = normaliser or Normaliser.fit([frames[r.name] for r in split.train], config.normalisation)
     parts = {}
     for name, recordings in split.parts().items():
         parts[name] = (

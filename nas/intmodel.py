@@ -308,7 +308,7 @@ def pack(model: IntegerModel) -> bytes:
 def unpack(data: bytes, model_config: ModelConfig, quant: QuantConfig, input_frac: int | None = None) -> IntegerModel:
     expected = memory_breakdown(model_config, quant).packed_bytes
     if len(data) != expected:
-        raise NasError(f"weights: {len(data)} bytes, expected {expected} for {quant.describe()} {model_config.cell} model")
+        raise NasError(f"{len(data)} bytes of packed weights, expected {expected} for this {quant.describe()} {model_config.cell} model")
     specs = weight_tensors(model_config)
     offset, raw_codes = 0, []
     for spec in specs:

@@ -61,7 +61,7 @@ def test_pack_length_equals_memory_model_and_round_trips(cell, layers, quant):
 def test_unpack_rejects_wrong_length():
     config, quant = ModelConfig(hidden=8), QuantConfig.make("pow2", 4)
     data = pack(from_float_model(RecurrentClassifier(config), quant))
-    with pytest.raises(NasError, match="bytes, expected"):
+    with pytest.raises(NasError, match="bytes of packed weights, expected"):
         unpack(data[:-1], config, quant)
 
 

@@ -1,0 +1,114 @@
+"""nas export / nas evaluate on a small real study: the export reloads and reproduces its accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import torch
+
+from nas.architecture import ModelConfig
+from nas.cli import main
+from nas.formats import QuantConfig
+from nas.memory import memory_breakdown
+from tests.conftest import index_of, link_subset
+
+SPACE = """
+[architecture]
+cells = ["gru"]
+layers = [1]
+hidden = { min = 6, max = 12 }
+n_mfcc = [13]
+[formats]
+pow2_bits = [4]
+[training]
+epochs = 3
+patience = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def study(fsdd_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    data = link_subset(fsdd_dir, root / "data", lambda name: index_of(name) < 14)
+    (root / "space.toml").write_text(SPACE)
+    argv = ["search", "--budget-kb", "4", "--space", str(root / "space.toml"), "--data-dir", str(data)]
+    assert main([*argv, "--results-dir", str(root / "results"), "--study", "e", "--trials", "3", "--workers", "1"]) == 0
+    return root, data
+
+
+def export_argv(root, *extra):
+    return ["export", "--study", "e", "--results-dir", str(root / "results"), *extra]
+
+
+def test_export_best_then_evaluate_reproduces(study, capsys):
+    root, data = study
+    out = root / "best"
+    assert main(export_argv(root, "--best", "--out", str(out))) == 0
+    description = json.loads((out / "model.json").read_text())
+    model_config, quant = ModelConfig(**description["model_config"]), QuantConfig(**description["quant_config"])
+    breakdown = memory_breakdown(model_config, quant)
+    assert (out / "weights.bin").stat().st_size == breakdown.weight_bytes + breakdown.bias_bytes + breakdown.meta_bytes
+    assert description["memory"]["total_bytes"] == breakdown.total_bytes
+    checkpoint = torch.load(out / "model.pt", weights_only=True)
+    assert checkpoint["model_config"] == description["model_config"]
+    assert (out / "README.md").read_text().startswith("# nas export")
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--html", str(out / "cm.html")]) == 0
+    text = capsys.readouterr().out
+    stored = description["accuracy"]
+    assert f"reproduces model.json: {stored['test_correct']}/{stored['test_total']}" in text
+    assert "precision" in text and "confusion matrix" in text and (out / "cm.html").is_file()
+    # the best is the front's most accurate trial on validation
+    trials = optuna.load_study(study_name="e", storage=f"sqlite:///{root / 'results' / 'e' / 'study.db'}").trials
+    assert description["accuracy"]["val_correct"] == max(t.user_attrs["val_correct"] for t in trials)
+
+
+def test_export_by_trial_and_max_kb(study, capsys):
+    root, _ = study
+    assert main(export_argv(root, "--trial", "1", "--out", str(root / "t1"))) == 0
+    assert json.loads((root / "t1" / "model.json").read_text())["trial"] == 1
+    assert main(export_argv(root, "--max-kb", "4", "--out", str(root / "k"))) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--trial", "99"], "--trial 99: no such trial in study 'e'"),
+        (["--max-kb", "0.1"], "--max-kb 0.1: no finished trial fits"),
+        ([], "expected exactly one of --trial N, --best or --max-kb K"),
+        (["--best", "--trial", "0"], "expected exactly one of"),
+    ],
+)
+def test_export_bad_choices(study, capsys, extra, expected):
+    root, _ = study
+    assert main(export_argv(root, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err
+
+
+def test_export_of_a_pruned_trial_is_refused(study, capsys):
+    root, _ = study
+    storage = f"sqlite:///{root / 'results' / 'e' / 'study.db'}"
+    loaded = optuna.load_study(study_name="e", storage=storage)
+    loaded.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, params={}, distributions={}))
+    number = len(loaded.trials) - 1
+    assert main(export_argv(root, "--trial", str(number))) == 2
+    assert f"--trial {number}: the trial is pruned, not complete" in capsys.readouterr().err
+
+
+def test_evaluate_bad_folders(study, tmp_path, capsys):
+    root, data = study
+    assert main(["evaluate", str(tmp_path / "none"), "--data-dir", str(data)]) == 2
+    assert "model.json: missing" in capsys.readouterr().err
+    out = root / "broken"
+    assert main(export_argv(root, "--best", "--out", str(out))) == 0
+    weights = (out / "weights.bin").read_bytes()
+    (out / "weights.bin").write_bytes(weights[:-3])
+    assert main(["evaluate", str(out), "--data-dir", str(data)]) == 2
+    assert "weights.bin: " in capsys.readouterr().err
+    (out / "weights.bin").write_bytes(weights)
+    (out / "model.json").write_text("{not json")
+    assert main(["evaluate", str(out), "--data-dir", str(data)]) == 2
+    assert "model.json: not a valid export description" in capsys.readouterr().err
