@@ -3,7 +3,7 @@ retraining and reproduces its integer-engine accuracy.
 
 Export folder (DESIGN.md): model.pt (state dict and configs), model.json (configs, features and
 input scaling, number formats, memory breakdown, accuracies, versions), weights.bin (`pack`),
-README.md. The C code (model.h/model.c) is issue 5's remaining part.
+model.h/model.c (C99, `nas.cexport`), README.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 
 from nas import __version__
 from nas.architecture import ModelConfig
+from nas.cexport import generate
 from nas.errors import NasError
 from nas.features import FeatureConfig, Normaliser
 from nas.formats import QuantConfig
@@ -67,6 +68,9 @@ def export_trial(trial: optuna.trial.FrozenTrial, out_dir: Path) -> dict:
     breakdown = memory_breakdown(model_config, quant)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "weights.bin").write_bytes(data)
+    header, source = generate(engine)
+    (out_dir / "model.h").write_text(header)
+    (out_dir / "model.c").write_text(source)
     torch.save(
         {
             k: checkpoint[k]
@@ -119,11 +123,14 @@ split '{description["split"]}': validation {accuracy["val_correct"]}/{accuracy["
 | --- | --- |
 | `model.pt` | torch checkpoint (`torch.load(..., weights_only=True)`): configs, normalisation, state dict |
 | `model.json` | configs, the exact MFCC parameters and input scaling, number formats, memory breakdown, accuracy, versions |
-| `weights.bin` | packed integer weights, biases and shifts ({description["weights_bin_bytes"]:,} B; layout: docs/quantization.md) |
+| `weights.bin` | packed integer weights, biases and shifts ({description["weights_bin_bytes"]:,} B; layout: docs/export.md) |
+| `model.h`, `model.c` | C99, integer arithmetic only, no heap: `int nas_classify(const int16_t *frames, int n_frames, int32_t *logits)` |
 
 Input: MFCC frames computed as `model.json` → `feature_config` states, normalised with
 `normaliser` (mean, std per coefficient), then quantized with `input.formula`.
-Check it with `nas evaluate <this folder>`.
+Check it with `nas evaluate <this folder>`. In C: `gcc -std=c99 -c model.c`, then call
+`nas_classify(frames, n_frames, logits)` with `n_frames` rows of `NAS_N_INPUT` quantized values; it
+returns the digit and fills 10 logits (Q.12), the same as the integer engine's bit for bit.
 """
 
 

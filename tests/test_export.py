@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -112,3 +113,25 @@ def test_evaluate_bad_folders(study, tmp_path, capsys):
     (out / "model.json").write_text("{not json")
     assert main(["evaluate", str(out), "--data-dir", str(data)]) == 2
     assert "model.json: not a valid export description" in capsys.readouterr().err
+
+
+def test_exported_c_code_agrees_on_real_test_frames(study):
+    """The C export of a real trial, on the quantized test-split frames: logits equal to the engine's."""
+    from nas.data import load_split
+    from nas.export import load_export
+    from nas.features import FeatureCache, build_feature_set
+    from tests.ccheck import run_c_model
+
+    root, data = study
+    out = root / "c"
+    assert main(export_argv(root, "--best", "--out", str(out))) == 0
+    loaded = load_export(out)
+    split, waveforms = load_split(data, "official")
+    features = build_feature_set(split, waveforms, loaded.feature_config, FeatureCache(None), loaded.normaliser)
+    frames, labels = features.part("test")
+    sequences = [loaded.engine.quantize_frames(f) for f in frames]
+    classes, logits, packed = run_c_model(out, sequences)
+    assert np.array_equal(logits, np.concatenate([loaded.engine.logits([s]) for s in sequences]))
+    assert packed == (out / "weights.bin").stat().st_size
+    description = json.loads((out / "model.json").read_text())
+    assert int((classes == labels).sum()) == description["accuracy"]["test_correct"]

@@ -1,0 +1,43 @@
+"""The generated C code against the integer engine, bit for bit, for every cell and format."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from nas.architecture import ModelConfig
+from nas.cexport import generate
+from nas.formats import QuantConfig
+from nas.intmodel import from_float_model
+from nas.memory import memory_breakdown
+from nas.models import RecurrentClassifier
+from tests.ccheck import run_c_model
+
+FORMATS = [
+    QuantConfig.make("pow2", 4),
+    QuantConfig.make("fixed", 8),
+    QuantConfig.make("pow2", 5, bias_bits=32, state_bits=8),
+    QuantConfig.make("fixed", 3),
+]
+
+
+@pytest.mark.parametrize(("cell", "quant"), list(itertools.product(["gru", "lstm", "rnn"], FORMATS)))
+def test_c_logits_equal_the_integer_engine(tmp_path, cell, quant):
+    torch.manual_seed(0)
+    config = ModelConfig(cell=cell, layers=2, hidden=9, n_input=5)
+    engine = from_float_model(RecurrentClassifier(config), quant)
+    header, source = generate(engine)
+    (tmp_path / "model.h").write_text(header)
+    (tmp_path / "model.c").write_text(source)
+    rng = np.random.default_rng(1)
+    sequences = [engine.quantize_frames(rng.standard_normal((1 + 3 * i, 5)) * 3) for i in range(12)]  # * 3: some saturate
+    classes, logits, packed = run_c_model(tmp_path, sequences)
+    expected = np.concatenate([engine.logits([s]) for s in sequences])
+    assert np.array_equal(logits, expected)
+    assert np.array_equal(classes, expected.argmax(axis=1))
+    breakdown = memory_breakdown(config, quant)
+    assert packed == breakdown.weight_bytes + breakdown.bias_bytes + breakdown.meta_bytes
+    assert "malloc" not in source and "float" not in source and "double" not in source
