@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
+import torchaudio
 
 from nas import __version__
 from nas.architecture import ModelConfig
@@ -86,6 +87,17 @@ def export_trial(trial: optuna.trial.FrozenTrial, out_dir: Path) -> dict:
         "model_config": model_config.to_dict(),
         "quant_config": quant.to_dict(),
         "feature_config": checkpoint["feature_config"],
+        # What FeatureConfig leaves implicit, for a device front-end that must match it.
+        "front_end": {
+            "library": f"torchaudio {torchaudio.__version__}: transforms.MFCC(log_mels=False)",
+            "sample_rate": 8000,
+            "audio_scaling": "int16 samples / 32768",
+            "window": "hann (periodic), length n_fft, no centre padding; files shorter than n_fft are zero-padded to n_fft",
+            "spectrum": "power (|FFT|^2)",
+            "mel": "HTK scale, triangular filters without area normalisation, f_min..f_max",
+            "log": "10*log10(max(mel, 1e-10)), then clamped to (max over the file - 80 dB)",
+            "dct": "type II, orthonormal, first n_mfcc coefficients",
+        },
         "normaliser": checkpoint["normaliser"],
         "input": {
             "frac_bits": engine.input_frac,
