@@ -11,6 +11,19 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# A search space small enough for a search of a few trials to take seconds (search and export tests).
+TINY_SPACE = """
+[architecture]
+cells = ["gru"]
+layers = [1]
+hidden = { min = 4, max = 12 }
+n_mfcc = [13]
+[formats]
+pow2_bits = [4]
+[training]
+epochs = 2
+patience = 2
+"""
 
 
 def real_data_dir() -> Path:

@@ -13,27 +13,14 @@ from nas.architecture import ModelConfig
 from nas.cli import main
 from nas.formats import QuantConfig
 from nas.memory import memory_breakdown
-from tests.conftest import index_of, link_subset
-
-SPACE = """
-[architecture]
-cells = ["gru"]
-layers = [1]
-hidden = { min = 6, max = 12 }
-n_mfcc = [13]
-[formats]
-pow2_bits = [4]
-[training]
-epochs = 3
-patience = 3
-"""
+from tests.conftest import TINY_SPACE, index_of, link_subset
 
 
 @pytest.fixture(scope="module")
 def study(fsdd_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     data = link_subset(fsdd_dir, root / "data", lambda name: index_of(name) < 14)
-    (root / "space.toml").write_text(SPACE)
+    (root / "space.toml").write_text(TINY_SPACE)
     argv = ["search", "--budget-kb", "4", "--space", str(root / "space.toml"), "--data-dir", str(data)]
     assert main([*argv, "--results-dir", str(root / "results"), "--study", "e", "--trials", "3", "--workers", "1"]) == 0
     return root, data

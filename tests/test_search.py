@@ -18,20 +18,7 @@ from nas.cli import main
 from nas.errors import NasError
 from nas.search import OverBudget, hypervolume, make_sampler, sample_candidate
 from nas.space import DEFAULT_SPACE, SearchSpace, load_space
-from tests.conftest import index_of, link_subset
-
-TINY_SPACE = """
-[architecture]
-cells = ["gru"]
-layers = [1]
-hidden = { min = 4, max = 12 }
-n_mfcc = [13]
-[formats]
-pow2_bits = [4]
-[training]
-epochs = 2
-patience = 2
-"""
+from tests.conftest import TINY_SPACE, index_of, link_subset
 
 
 @pytest.fixture(scope="module")
