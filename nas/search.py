@@ -58,7 +58,6 @@ class Candidate:
 
     model: ModelConfig
     quant: QuantConfig
-    n_mfcc: int
     learning_rate: float
     total_bytes: int
 
@@ -102,7 +101,7 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget_bytes: int,
     breakdown = memory_breakdown(model, quant)
     if breakdown.scoped_bytes(scope) > budget_bytes:  # the solver guarantees this never happens
         raise OverBudget(breakdown.total_bytes)
-    return Candidate(model, quant, n_mfcc, learning_rate, breakdown.total_bytes)
+    return Candidate(model, quant, learning_rate, breakdown.total_bytes)
 
 
 def open_study(options: SearchOptions, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
@@ -275,7 +274,7 @@ def run_worker(setup: WorkerSetup) -> None:
         return feature_sets[n_mfcc]
 
     study = open_study(options, make_sampler(options.seed + 1000 * setup.worker_index, setup.sampler))
-    objective = make_objective(setup.space, options, lambda trial, c: train_candidate(trial, c, setup, features_for(c.n_mfcc)))
+    objective = make_objective(setup.space, options, lambda trial, c: train_candidate(trial, c, setup, features_for(c.model.n_input)))
     if finished_count(study) >= options.trials:
         return
     study.optimize(
