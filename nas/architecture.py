@@ -5,13 +5,13 @@ Kept free of torch so that the memory model (and search pruning) can use it with
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
+from nas import limits
 from nas.errors import NasError
 
 CELLS = ("gru", "lstm", "rnn")
-MAX_LAYERS = 3
-MAX_HIDDEN = 1024
+N_CLASSES = 10  # the ten digits
 
 
 @dataclass(frozen=True)
@@ -20,18 +20,22 @@ class ModelConfig:
     layers: int = 1
     hidden: int = 64
     n_input: int = 13  # = n_mfcc
-    n_classes: int = 10
+    n_classes: int = N_CLASSES
     dropout: float = 0.1  # before the classifier, and between stacked layers
 
     def validate(self) -> None:
         if self.cell not in CELLS:
             raise NasError(f"--cell {self.cell}: unknown cell; expected one of {', '.join(CELLS)}")
-        if not 1 <= self.layers <= MAX_LAYERS:
-            raise NasError(f"--layers {self.layers}: out of range; expected 1..{MAX_LAYERS}")
-        if not 1 <= self.hidden <= MAX_HIDDEN:
-            raise NasError(f"--hidden {self.hidden}: out of range; expected 1..{MAX_HIDDEN}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise NasError(f"--dropout {self.dropout}: out of range; expected 0 <= dropout < 1")
+        limits.LAYERS.check("--layers", self.layers)
+        limits.HIDDEN.check("--hidden", self.hidden)
+        limits.N_MFCC.check("--n-mfcc", self.n_input)
+        limits.DROPOUT.check("--dropout", self.dropout)
+
+    def with_hidden(self, hidden: int) -> ModelConfig:
+        return replace(self, hidden=hidden)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def describe(self) -> str:
+        return f"{self.cell.upper()} {self.layers}x{self.hidden}, {self.n_input} inputs"

@@ -21,6 +21,7 @@ from nas.errors import NasError
 
 SAMPLE_RATE = 8000
 SAMPLE_BYTES = 2  # 16-bit PCM
+PCM_SCALE = 32768  # int16 samples / PCM_SCALE = audio in [-1, 1)
 N_DIGITS = 10
 FSDD_VERSION = "1.0.10"
 FSDD_FILE_COUNT = 3000
@@ -33,6 +34,8 @@ BUNDLED_CHECKSUMS = Path(__file__).resolve().parent / "fsdd-v1.0.10.sha256"
 
 _NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z][a-z0-9]*)_(?P<index>[0-9]|[1-9][0-9]+)\.wav$")
 
+PARTS = ("train", "val", "test")  # the parts of every split
+OFFICIAL = "official"  # the split FSDD defines, and the default one
 # Official split (DESIGN.md): test = index 0-4, validation = index 5-9, train = index 10-49.
 TEST_INDICES = range(0, 5)
 VAL_INDICES = range(5, 10)
@@ -60,7 +63,7 @@ class Split:
     test: tuple[Recording, ...]
 
     def parts(self) -> dict[str, tuple[Recording, ...]]:
-        return {"train": self.train, "val": self.val, "test": self.test}
+        return {name: getattr(self, name) for name in PARTS}
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def speakers(recordings: Iterable[Recording]) -> list[str]:
 def make_split(recordings: Sequence[Recording], split: str) -> Split:
     """Apply a split rule of DESIGN.md. Deterministic: each part is sorted."""
     ordered = sorted(recordings)
-    if split == "official":
+    if split == OFFICIAL:
         test = [r for r in ordered if r.index in TEST_INDICES]
         val = [r for r in ordered if r.index in VAL_INDICES]
         train = [r for r in ordered if r.index not in TEST_INDICES and r.index not in VAL_INDICES]
@@ -192,7 +195,7 @@ def make_split(recordings: Sequence[Recording], split: str) -> Split:
 
 def parse_split_name(value: str) -> str:
     """argparse type for --split: checks the form; the speaker is checked against the data later."""
-    if value == "official" or (value.startswith("speaker:") and len(value) > len("speaker:")):
+    if value == OFFICIAL or (value.startswith("speaker:") and len(value) > len("speaker:")):
         return value
     raise NasError(f"--split {value}: expected 'official' or 'speaker:NAME'")
 

@@ -14,56 +14,55 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import optuna
 import torch
-import torchaudio
 
 from nas import __version__
-from nas.architecture import ModelConfig
+from nas.architecture import N_CLASSES, ModelConfig
 from nas.cexport import generate
+from nas.data import OFFICIAL, list_recordings, make_split
 from nas.errors import NasError
-from nas.features import FeatureConfig, Normaliser
+from nas.features import FeatureCache, FeatureConfig, Normaliser, load_features
 from nas.formats import QuantConfig
 from nas.intmodel import IntegerModel, from_float_model, pack, unpack
-from nas.memory import KB, memory_breakdown
-from nas.search import front
+from nas.memory import Budget, budget_bytes_from_kb, memory_breakdown
+from nas.mfcc import describe_frontend
+from nas.pareto import select_best
+from nas.record import TrialRecord
+from nas.stats import Accuracy
 from nas.train import load_checkpoint, model_from_checkpoint
 
 EXPORT_FORMAT = "nas-export-v1"
 
 
-def select_trial(study: optuna.Study, budget_bytes: int, trial: int | None, best: bool, max_kb: float | None) -> optuna.trial.FrozenTrial:
-    """--trial N, --best (highest validation accuracy on the front within the budget; the smaller
-    on a tie), or --max-kb K (the same within K kB)."""
+def select_record(records: list[TrialRecord], budget: Budget, trial: int | None, max_kb: float | None, study_name: str) -> TrialRecord:
+    """--trial N; --best (the most accurate on validation within the budget; the smaller on a
+    tie); --max-kb K (the same within K kB and the budget)."""
     if trial is not None:
-        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-        if trial not in trials:
-            raise NasError(f"--trial {trial}: no such trial in study '{study.study_name}' (it has trials 0-{len(trials) - 1})")
-        chosen = trials[trial]
-        if chosen.state != optuna.trial.TrialState.COMPLETE:
-            raise NasError(f"--trial {trial}: the trial is {chosen.state.name.lower()}, not complete; expected a trained trial")
+        by_number = {r.number: r for r in records}
+        if trial not in by_number:
+            raise NasError(f"--trial {trial}: no such trial in study '{study_name}' (it has trials 0-{len(records) - 1})")
+        chosen = by_number[trial]
+        if not chosen.trained:
+            raise NasError(f"--trial {trial}: the trial is {chosen.state}, not complete; expected a trained trial")
         return chosen
-    limit = budget_bytes if max_kb is None else min(budget_bytes, int(max_kb * KB))
-    candidates = front(study, limit)
-    if not candidates:
-        where = f"within {max_kb:g} kB" if max_kb is not None else "within the budget"
-        raise NasError(
-            f"--max-kb {max_kb:g}: no finished trial fits"
-            if max_kb is not None
-            else f"study '{study.study_name}': no finished trial {where}"
-        )
-    return max(candidates, key=lambda t: (t.values[0], -t.values[1], -t.number))
+    limit = budget if max_kb is None else Budget(min(budget.limit_bytes, budget_bytes_from_kb(max_kb)), budget.scope)
+    best = select_best(records, limit)
+    if best is None:
+        if max_kb is not None:
+            raise NasError(f"--max-kb {max_kb:g}: no finished trial fits within {limit.describe()}")
+        raise NasError(f"study '{study_name}': no finished trial within the budget")
+    return best
 
 
-def export_trial(trial: optuna.trial.FrozenTrial, out_dir: Path) -> dict:
+def export_trial(record: TrialRecord, out_dir: Path) -> dict:
     """Write the export folder for one trial from its saved checkpoint (no retraining)."""
-    path = Path(trial.user_attrs.get("checkpoint", ""))
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(Path(record.checkpoint or ""))
     model = model_from_checkpoint(checkpoint)
     model_config = ModelConfig(**checkpoint["model_config"])
     quant = QuantConfig(**checkpoint["quant_config"])
+    feature_config = FeatureConfig(**checkpoint["feature_config"])
     if not quant.quantized:
-        raise NasError(f"--trial {trial.number}: a float32 trial has no integer model to export; expected a fixed or pow2 trial")
+        raise NasError(f"--trial {record.number}: a float32 trial has no integer model to export; expected a fixed or pow2 trial")
     engine = from_float_model(model, quant)
     data = pack(engine)
     breakdown = memory_breakdown(model_config, quant)
@@ -79,25 +78,15 @@ def export_trial(trial: optuna.trial.FrozenTrial, out_dir: Path) -> dict:
         },
         out_dir / "model.pt",
     )
-    attrs = trial.user_attrs
     description = {
         "format": EXPORT_FORMAT,
-        "trial": trial.number,
-        "split": checkpoint.get("split", "official"),
+        "trial": record.number,
+        "split": checkpoint.get("split", OFFICIAL),
         "model_config": model_config.to_dict(),
         "quant_config": quant.to_dict(),
-        "feature_config": checkpoint["feature_config"],
-        # What FeatureConfig leaves implicit, for a device front-end that must match it.
-        "front_end": {
-            "library": f"torchaudio {torchaudio.__version__}: transforms.MFCC(log_mels=False)",
-            "sample_rate": 8000,
-            "audio_scaling": "int16 samples / 32768",
-            "window": "hann (periodic), length n_fft, no centre padding; files shorter than n_fft are zero-padded to n_fft",
-            "spectrum": "power (|FFT|^2)",
-            "mel": "HTK scale, triangular filters without area normalisation, f_min..f_max",
-            "log": "10*log10(max(mel, 1e-10)), then clamped to (max over the file - 80 dB)",
-            "dct": "type II, orthonormal, first n_mfcc coefficients",
-        },
+        "feature_config": feature_config.to_dict(),
+        # What FeatureConfig leaves implicit, read off the transform that computed the features.
+        "front_end": describe_frontend(feature_config),
         "normaliser": checkpoint["normaliser"],
         "input": {
             "frac_bits": engine.input_frac,
@@ -108,11 +97,11 @@ def export_trial(trial: optuna.trial.FrozenTrial, out_dir: Path) -> dict:
         "memory": breakdown.to_dict(),
         "weights_bin_bytes": len(data),
         "accuracy": {
-            "scored_by": attrs.get("scored_by"),
-            "val_correct": attrs.get("val_correct"),
-            "val_total": attrs.get("val_total"),
-            "test_correct": attrs.get("test_correct"),
-            "test_total": attrs.get("test_total"),
+            "scored_by": record.scored_by,
+            "val_correct": record.val.correct,
+            "val_total": record.val.total,
+            "test_correct": record.test.correct,
+            "test_total": record.test.total,
         },
         "versions": {"nas": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
     }
@@ -175,3 +164,59 @@ def load_export(folder: Path) -> LoadedExport:
     except NasError as error:
         raise NasError(f"{weights_path}: {error}") from None
     return LoadedExport(description, engine, feature_config, normaliser)
+
+
+@dataclass
+class Evaluation:
+    """The integer engine's score of an export on one part of a split."""
+
+    split: str
+    part: str
+    labels: np.ndarray
+    predicted: np.ndarray
+    stored: Accuracy | None  # what model.json holds for this split and part, if it was scored on it
+    trained_split: str  # the split whose train part the model learned from
+    overlap: int | None  # files of the evaluated part that were in that train part (None: unknown)
+
+    @property
+    def accuracy(self) -> Accuracy:
+        return Accuracy(int((self.predicted == self.labels).sum()), len(self.labels))
+
+    @property
+    def reproduces(self) -> bool | None:
+        return None if self.stored is None else self.stored == self.accuracy
+
+    def confusion(self) -> np.ndarray:
+        from sklearn.metrics import confusion_matrix
+
+        return confusion_matrix(self.labels, self.predicted, labels=list(range(N_CLASSES)))
+
+    def classification_report(self) -> str:
+        from sklearn.metrics import classification_report
+
+        return classification_report(self.labels, self.predicted, labels=list(range(N_CLASSES)), digits=4, zero_division=0)
+
+
+def training_overlap(data_dir: Path, trained_split: str, evaluated: list[str]) -> int | None:
+    """How many of the evaluated files the model was trained on (None if the training split
+    cannot be rebuilt from this folder, e.g. its held-out speaker is not in it)."""
+    try:
+        trained = {r.name for r in make_split(list_recordings(data_dir), trained_split).train}
+    except NasError:
+        return None
+    return len(trained.intersection(evaluated))
+
+
+def evaluate(loaded: LoadedExport, data_dir: Path, split_name: str | None, part: str, cache: FeatureCache) -> Evaluation:
+    """Features with the export's own config and normalisation, then the integer engine."""
+    trained_split = loaded.description.get("split", OFFICIAL)
+    split_name = split_name or trained_split
+    split, features = load_features(data_dir, split_name, loaded.feature_config, cache, loaded.normaliser)
+    frames, labels = features.part(part)
+    _, predicted = loaded.engine.predict(frames)
+    stored_counts = loaded.description.get("accuracy", {})
+    stored = None
+    if split_name == trained_split and stored_counts.get(f"{part}_correct") is not None:
+        stored = Accuracy(stored_counts[f"{part}_correct"], stored_counts[f"{part}_total"])
+    names = [r.name for r in split.parts()[part]]
+    return Evaluation(split_name, part, labels, predicted, stored, trained_split, training_overlap(data_dir, trained_split, names))

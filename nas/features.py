@@ -1,8 +1,10 @@
-"""MFCC features (torchaudio), train-split normalisation, and the feature cache.
+"""Feature configuration, train-split normalisation, and the feature cache.
 
 A search runs hundreds of trainings over a handful of feature configs, so each config's
 features are computed once: kept in memory for the run and on disk between runs, keyed by the
-config and the checksums of the audio they came from.
+config and the checksums of the audio they came from. The frames themselves come from
+`nas.mfcc` (torchaudio), which is imported only when a cache miss needs it: this module, like
+every config module, loads without torch.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import torch
-import torchaudio
 
-from nas.data import SAMPLE_RATE, Split, Waveform
+from nas import limits
+from nas.data import SAMPLE_RATE, Split, Waveform, load_split
 from nas.errors import NasError
 
 # Bump when the way features are computed changes, so old cache files are not reused.
@@ -36,54 +38,26 @@ class FeatureConfig:
     n_fft: int = 256  # 32 ms window at 8 kHz (Hann)
     hop_length: int = 80  # 10 ms
     f_min: float = 20.0
-    f_max: float = 4000.0
+    f_max: float = SAMPLE_RATE / 2
     # "global": per-coefficient mean and standard deviation of the train split's frames.
     normalisation: str = "global"
 
     def validate(self) -> None:
-        checks = [
-            (1 <= self.n_mfcc <= self.n_mels, "--n-mfcc", self.n_mfcc, f"1..n_mels ({self.n_mels})"),
-            (8 <= self.n_mels <= 128, "--n-mels", self.n_mels, "8..128"),
-            (64 <= self.n_fft <= 1024, "--n-fft", self.n_fft, "64..1024 samples"),
-            (1 <= self.hop_length <= self.n_fft, "--hop-length", self.hop_length, f"1..n_fft ({self.n_fft})"),
-            (0 <= self.f_min < self.f_max <= SAMPLE_RATE / 2, "f_max", self.f_max, "f_min < f_max <= 4000 Hz"),
-            (self.normalisation in NORMALISATIONS, "--normalisation", self.normalisation, " or ".join(NORMALISATIONS)),
-        ]
-        for ok, option, value, expected in checks:
-            if not ok:
-                raise NasError(f"{option} {value}: out of range; expected {expected}")
+        limits.N_MELS.check("--n-mels", self.n_mels)
+        limits.N_MFCC.check("--n-mfcc", self.n_mfcc)
+        if self.n_mfcc > self.n_mels:
+            raise NasError(f"--n-mfcc {self.n_mfcc}: out of range; expected 1..n_mels ({self.n_mels})")
+        limits.N_FFT.check("--n-fft", self.n_fft)
+        limits.HOP_LENGTH.check("--hop-length", self.hop_length)
+        if self.hop_length > self.n_fft:
+            raise NasError(f"--hop-length {self.hop_length}: out of range; expected 1..n_fft ({self.n_fft})")
+        if not 0 <= self.f_min < self.f_max <= SAMPLE_RATE / 2:
+            raise NasError(f"f_max {self.f_max}: out of range; expected f_min < f_max <= {SAMPLE_RATE // 2} Hz")
+        if self.normalisation not in NORMALISATIONS:
+            raise NasError(f"--normalisation {self.normalisation}: expected {' or '.join(NORMALISATIONS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def transform(self) -> torchaudio.transforms.MFCC:
-        return torchaudio.transforms.MFCC(
-            sample_rate=SAMPLE_RATE,
-            n_mfcc=self.n_mfcc,
-            log_mels=False,  # power mel spectrogram in dB (top_db=80), then DCT-II (ortho)
-            melkwargs={
-                "n_fft": self.n_fft,
-                "hop_length": self.hop_length,
-                "n_mels": self.n_mels,
-                "f_min": self.f_min,
-                "f_max": self.f_max,
-                "center": False,
-            },
-        )
-
-
-def compute_mfcc(waveforms: list[Waveform], config: FeatureConfig) -> list[np.ndarray]:
-    """One (frames, n_mfcc) float32 array per file. Files shorter than a window are zero-padded
-    to one window so every file yields at least one frame."""
-    transform = config.transform()
-    out = []
-    with torch.no_grad():
-        for wave in waveforms:
-            audio = torch.from_numpy(wave.samples.astype(np.float32) / 32768.0)
-            if audio.numel() < config.n_fft:
-                audio = torch.nn.functional.pad(audio, (0, config.n_fft - audio.numel()))
-            out.append(transform(audio).T.contiguous().numpy())
-    return out
 
 
 @dataclass
@@ -122,7 +96,8 @@ def default_cache_dir() -> Path:
 class FeatureCache:
     """In-memory and on-disk store of raw (unnormalised) MFCC frames per file.
 
-    `hits`, `disk_hits` and `misses` count how each request was served.
+    `directory=None` keeps features in memory only. `hits`, `disk_hits` and `misses` count how
+    each request was served.
     """
 
     directory: Path | None = field(default_factory=default_cache_dir)
@@ -131,10 +106,17 @@ class FeatureCache:
     disk_hits: int = 0
     misses: int = 0
 
+    @classmethod
+    def at(cls, directory: str | os.PathLike | None, memory_only: bool = False) -> FeatureCache:
+        """The cache a command asked for: memory only, a given folder, or the default folder."""
+        if memory_only:
+            return cls(directory=None)
+        return cls(directory=Path(directory)) if directory else cls()
+
     @staticmethod
     def key(waveforms: list[Waveform], config: FeatureConfig) -> str:
         digest = hashlib.sha256()
-        digest.update(json.dumps([FEATURE_CODE_VERSION, torchaudio.__version__, config.to_dict()], sort_keys=True).encode())
+        digest.update(json.dumps([FEATURE_CODE_VERSION, version("torchaudio"), config.to_dict()], sort_keys=True).encode())
         for wave in waveforms:
             digest.update(f"{wave.recording.name}:{wave.sha256}\n".encode())
         return digest.hexdigest()[:32]
@@ -148,6 +130,8 @@ class FeatureCache:
         if frames is not None:
             self.disk_hits += 1
         else:
+            from nas.mfcc import compute_mfcc  # torchaudio: loaded only when something is computed
+
             self.misses += 1
             frames = compute_mfcc(waveforms, config)
             self._save(key, frames)
@@ -212,3 +196,11 @@ def build_feature_set(
             np.array([r.digit for r in recordings], dtype=np.int64),
         )
     return FeatureSet(config=config, normaliser=normaliser, parts=parts)
+
+
+def load_features(
+    data_dir: Path, split_name: str, config: FeatureConfig, cache: FeatureCache, normaliser: Normaliser | None = None
+) -> tuple[Split, FeatureSet]:
+    """Read and check the recordings of a folder, split them, and build the split's features."""
+    split, waveforms = load_split(data_dir, split_name)
+    return split, build_feature_set(split, waveforms, config, cache, normaliser)

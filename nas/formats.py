@@ -16,12 +16,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from nas.errors import NasError
+from nas.limits import BIAS_BITS, FIXED_BITS, FLOAT_BITS, POW2_BITS, STATE_BITS
 
 WEIGHT_SCHEMES = ("float", "fixed", "pow2")
-FIXED_BITS = (2, 8)  # inclusive range
-POW2_BITS = (3, 6)
-STATE_BITS = (8, 16)
-BIAS_BITS = (16, 32)
+DEFAULT_WEIGHT_BITS = {"float": FLOAT_BITS, "fixed": 8, "pow2": 4}
 
 PREACT_FRAC = 12  # gate pre-activations and biases: Q3.12
 GATE_FRAC = 15  # sigmoid/tanh outputs: Q0.15
@@ -37,17 +35,16 @@ GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 @dataclass(frozen=True)
 class QuantConfig:
     weights: str = "float"  # float | fixed | pow2
-    weight_bits: int = 32  # 32 for float; 2-8 fixed; 3-6 pow2
+    weight_bits: int = FLOAT_BITS  # 32 for float; nas.limits.FIXED_BITS / POW2_BITS when quantized
     bias_bits: int = 16
     state_bits: int = 16
 
     @classmethod
     def make(cls, weights: str, weight_bits: int | None = None, bias_bits: int = 16, state_bits: int = 16) -> QuantConfig:
         """The config for a scheme, with its default width when none is given."""
-        default_bits = {"float": 32, "fixed": 8, "pow2": 4}
-        if weights not in default_bits:
+        if weights not in DEFAULT_WEIGHT_BITS:
             raise NasError(f"--weights {weights}: unknown scheme; expected one of {', '.join(WEIGHT_SCHEMES)}")
-        config = cls(weights, default_bits[weights] if weight_bits is None else weight_bits, bias_bits, state_bits)
+        config = cls(weights, DEFAULT_WEIGHT_BITS[weights] if weight_bits is None else weight_bits, bias_bits, state_bits)
         config.validate()
         return config
 
@@ -58,20 +55,17 @@ class QuantConfig:
     def validate(self) -> None:
         if self.weights not in WEIGHT_SCHEMES:
             raise NasError(f"--weights {self.weights}: unknown scheme; expected one of {', '.join(WEIGHT_SCHEMES)}")
-        if self.weights == "fixed" and not FIXED_BITS[0] <= self.weight_bits <= FIXED_BITS[1]:
+        for scheme, bound, name in (("fixed", FIXED_BITS, "fixed-point"), ("pow2", POW2_BITS, "power-of-two")):
+            if self.weights == scheme and not bound.contains(self.weight_bits):
+                raise NasError(f"--weight-bits {self.weight_bits}: out of range for {name} weights; expected {bound.low}..{bound.high}")
+        if self.weights == "float" and self.weight_bits != FLOAT_BITS:
             raise NasError(
-                f"--weight-bits {self.weight_bits}: out of range for fixed-point weights; expected {FIXED_BITS[0]}..{FIXED_BITS[1]}"
+                f"--weight-bits {self.weight_bits}: float weights are {FLOAT_BITS}-bit; pass --weights fixed or pow2 to quantize"
             )
-        if self.weights == "pow2" and not POW2_BITS[0] <= self.weight_bits <= POW2_BITS[1]:
-            raise NasError(
-                f"--weight-bits {self.weight_bits}: out of range for power-of-two weights; expected {POW2_BITS[0]}..{POW2_BITS[1]}"
-            )
-        if self.weights == "float" and self.weight_bits != 32:
-            raise NasError(f"--weight-bits {self.weight_bits}: float weights are 32-bit; pass --weights fixed or pow2 to quantize")
         if self.bias_bits not in BIAS_BITS:
-            raise NasError(f"--bias-bits {self.bias_bits}: expected 16 or 32")
+            raise NasError(f"--bias-bits {self.bias_bits}: expected {' or '.join(map(str, BIAS_BITS))}")
         if self.state_bits not in STATE_BITS:
-            raise NasError(f"--state-bits {self.state_bits}: expected 8 or 16")
+            raise NasError(f"--state-bits {self.state_bits}: expected {' or '.join(map(str, STATE_BITS))}")
 
     @property
     def input_frac(self) -> int:

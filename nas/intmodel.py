@@ -35,7 +35,7 @@ from nas.formats import (
     QuantConfig,
     pow2_magnitudes,
 )
-from nas.memory import bias_vectors, memory_breakdown, packed_tensor_bytes, weight_tensors
+from nas.layout import packed_layout
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
 ACC_LIMIT = 2 ** (ACCUMULATOR_BITS - 1) - 1
@@ -167,8 +167,8 @@ def pow2_accumulator_frac(e_max: int, bits: int, cols: int, input_bits: int) -> 
 class IntegerModel:
     model_config: ModelConfig
     quant: QuantConfig
-    weights: dict[str, IntWeight]  # names and order of nas.memory.weight_tensors
-    biases: dict[str, np.ndarray]  # names and order of nas.memory.bias_vectors; Q3.12 integers
+    weights: dict[str, IntWeight]  # names of nas.layout.weight_tensors
+    biases: dict[str, np.ndarray]  # names of nas.layout.bias_vectors; Q3.12 integers
     input_frac: int  # frac bits of the quantized input frames
 
     def quantize_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -288,44 +288,42 @@ def _unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
 
 
 def pack(model: IntegerModel) -> bytes:
-    """weights.bin: every weight tensor's codes (bit-packed two's complement for fixed, raw
-    sign|k codes for pow2), each padded to a byte; then every bias (little-endian int16/int32);
-    then one int8 shift per weight tensor. Order: nas.memory.weight_tensors / bias_vectors."""
-    quant, out = model.quant, bytearray()
-    specs = weight_tensors(model.model_config)
-    for spec in specs:
-        codes = model.weights[spec.name].codes.reshape(-1)
-        out += _pack_bits(codes & ((1 << quant.weight_bits) - 1), quant.weight_bits)
-    dtype = "<i2" if quant.bias_bits == 16 else "<i4"
-    for spec in bias_vectors(model.model_config, quant):
-        out += model.biases[spec.name].astype(dtype).tobytes()
-    out += np.array([model.weights[spec.name].shift for spec in specs], dtype=np.int8).tobytes()
-    expected = memory_breakdown(model.model_config, quant).packed_bytes
-    assert len(out) == expected, f"pack wrote {len(out)} bytes, the memory model says {expected}"
+    """weights.bin: the slots of `nas.layout.packed_layout`, in order: every weight tensor's codes
+    (bit-packed two's complement for fixed, raw sign|k codes for pow2), each padded to a byte;
+    every bias (little-endian int16/int32); one int8 shift per weight tensor."""
+    quant, layout = model.quant, packed_layout(model.model_config, model.quant)
+    out = bytearray(layout.total_bytes)
+    for slot in layout.weights:
+        codes = model.weights[slot.tensor.name].codes.reshape(-1)
+        out[slot.offset : slot.end] = _pack_bits(codes & ((1 << quant.weight_bits) - 1), quant.weight_bits)
+    for slot in layout.biases:
+        out[slot.offset : slot.end] = model.biases[slot.tensor.name].astype(_bias_dtype(quant)).tobytes()
+    for weight_slot, slot in zip(layout.weights, layout.shifts, strict=True):
+        out[slot.offset : slot.end] = np.int8(model.weights[weight_slot.tensor.name].shift).tobytes()
+    # a slice assignment of the wrong length would resize the buffer: the layout must hold exactly
+    assert len(out) == layout.total_bytes, f"pack wrote {len(out)} bytes, the layout has {layout.total_bytes}"
     return bytes(out)
 
 
+def _bias_dtype(quant: QuantConfig) -> str:
+    return "<i2" if quant.bias_bits == 16 else "<i4"
+
+
 def unpack(data: bytes, model_config: ModelConfig, quant: QuantConfig, input_frac: int | None = None) -> IntegerModel:
-    expected = memory_breakdown(model_config, quant).packed_bytes
-    if len(data) != expected:
-        raise NasError(f"{len(data)} bytes of packed weights, expected {expected} for this {quant.describe()} {model_config.cell} model")
-    specs = weight_tensors(model_config)
-    offset, raw_codes = 0, []
-    for spec in specs:
-        size = packed_tensor_bytes(spec.count, quant.weight_bits)
-        raw_codes.append(_unpack_bits(data[offset : offset + size], spec.count, quant.weight_bits).reshape(spec.rows, spec.cols))
-        offset += size
-    biases = {}
-    width = quant.bias_bits // 8
-    for spec in bias_vectors(model_config, quant):
-        biases[spec.name] = np.frombuffer(data[offset : offset + spec.count * width], "<i2" if width == 2 else "<i4").astype(np.int64)
-        offset += spec.count * width
-    shifts = np.frombuffer(data[offset : offset + len(specs)], np.int8).astype(int)
+    layout = packed_layout(model_config, quant)
+    if len(data) != layout.total_bytes:
+        raise NasError(
+            f"{len(data)} bytes of packed weights, expected {layout.total_bytes} for this {quant.describe()} {model_config.cell} model"
+        )
+    biases = {slot.tensor.name: np.frombuffer(data[slot.offset : slot.end], _bias_dtype(quant)).astype(np.int64) for slot in layout.biases}
     weights = {}
-    for spec, codes, shift in zip(specs, raw_codes, shifts, strict=True):
+    for slot, shift_slot in zip(layout.weights, layout.shifts, strict=True):
+        spec = slot.tensor
+        codes = _unpack_bits(data[slot.offset : slot.end], spec.count, quant.weight_bits).reshape(spec.rows, spec.cols)
         if quant.weights == "fixed":  # sign-extend two's complement
             codes = np.where(codes >= 1 << (quant.weight_bits - 1), codes - (1 << quant.weight_bits), codes)
-        weights[spec.name] = IntWeight(quant.weights, quant.weight_bits, int(shift), codes, quant.state_bits)
+        shift = int(np.frombuffer(data[shift_slot.offset : shift_slot.end], np.int8)[0])
+        weights[spec.name] = IntWeight(quant.weights, quant.weight_bits, shift, codes, quant.state_bits)
     return IntegerModel(model_config, quant, weights, biases, quant.input_frac if input_frac is None else input_frac)
 
 

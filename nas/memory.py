@@ -1,7 +1,7 @@
 """The analytic memory model: what a configuration costs in bytes, exactly.
 
 total_bytes = weight_bytes + bias_bytes + meta_bytes + table_bytes + state_bytes (DESIGN.md).
-The tensor lists here are also the layout that `nas.intmodel.pack` writes, so
+The tensors are those of `nas.layout`, which `nas.intmodel.pack` writes, so
 `len(pack(model)) == weight_bytes + bias_bytes + meta_bytes` by construction (and by test).
 This module imports no torch: the search prunes with it in well under a millisecond.
 """
@@ -11,24 +11,49 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from nas import limits
 from nas.architecture import ModelConfig
-from nas.formats import ACCUMULATOR_BITS, GATES, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig
+from nas.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig
+from nas.layout import SHIFT_BITS, bias_vectors, packed_tensor_bytes, weight_tensors
 
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
-META_BYTES_PER_TENSOR = 1  # int8: the fixed-point frac bits, or the pow2 e_max, of one weight tensor
 SCRATCH_BITS = 16  # gate pre-activations (Q3.12) and gate outputs (Q0.15)
-FLOAT_BITS = 32
+FLOAT_BITS = limits.FLOAT_BITS
+BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
+
+
+def budget_bytes_from_kb(budget_kb: float) -> int:
+    """--budget-kb means "at most": round down to whole bytes."""
+    return math.floor(budget_kb * KB)
+
+
+def scoped_bytes(totals: dict, scope: str) -> int:
+    """The bytes a budget of this scope covers, from a breakdown's `to_dict()`: everything, or
+    only the packed constants (weights.bin)."""
+    if scope == "weights":
+        return totals["weight_bytes"] + totals["bias_bytes"] + totals["meta_bytes"]
+    return totals["total_bytes"]
 
 
 @dataclass(frozen=True)
-class Tensor:
-    name: str
-    rows: int
-    cols: int
+class Budget:
+    limit_bytes: int
+    scope: str = "total"  # one of BUDGET_SCOPES
 
-    @property
-    def count(self) -> int:
-        return self.rows * self.cols
+    @classmethod
+    def from_kb(cls, budget_kb: float, scope: str = "total") -> Budget:
+        return cls(budget_bytes_from_kb(budget_kb), scope)
+
+    def admits(self, totals: dict) -> bool:
+        return scoped_bytes(totals, self.scope) <= self.limit_bytes
+
+    def describe(self) -> str:
+        return f"{format_bytes(self.limit_bytes)} ({self.scope})"
+
+
+def format_bytes(nbytes: int | float) -> str:
+    """Every size the tool prints: kB (1 kB = 1024 B) and the exact bytes."""
+    return f"{nbytes / KB:,.2f} kB ({int(nbytes):,} B)"
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,7 @@ class MemoryBreakdown:
         return self.packed_bytes + self.table_bytes + self.state_bytes
 
     def scoped_bytes(self, scope: str) -> int:
-        return self.packed_bytes if scope == "weights" else self.total_bytes
+        return scoped_bytes(self.to_dict(), scope)
 
     def to_dict(self) -> dict:
         return {
@@ -88,36 +113,6 @@ class MemoryBreakdown:
             "state_bytes": self.state_bytes,
             "total_bytes": self.total_bytes,
         }
-
-
-def weight_tensors(model: ModelConfig) -> list[Tensor]:
-    """Every weight matrix, in storage order. Gate rows follow torch: GRU r,z,n; LSTM i,f,g,o."""
-    gates = GATES[model.cell] * model.hidden
-    tensors = []
-    for layer in range(model.layers):
-        inputs = model.n_input if layer == 0 else model.hidden
-        tensors += [Tensor(f"layer{layer}.w_ih", gates, inputs), Tensor(f"layer{layer}.w_hh", gates, model.hidden)]
-    return [*tensors, Tensor("classifier.w", model.n_classes, model.hidden)]
-
-
-def bias_vectors(model: ModelConfig, quant: QuantConfig) -> list[Tensor]:
-    """Biases in storage order. A float model keeps torch's separate input and hidden biases; the
-    integer model adds them where the cell allows (GRU keeps b_hn apart: it sits inside r * (.))."""
-    hidden, gates = model.hidden, GATES[model.cell] * model.hidden
-    vectors = []
-    for layer in range(model.layers):
-        if not quant.quantized:
-            vectors += [Tensor(f"layer{layer}.b_ih", gates, 1), Tensor(f"layer{layer}.b_hh", gates, 1)]
-        elif model.cell == "gru":
-            vectors += [Tensor(f"layer{layer}.b_rzn", 3 * hidden, 1), Tensor(f"layer{layer}.b_hn", hidden, 1)]
-        else:
-            vectors.append(Tensor(f"layer{layer}.b", gates, 1))
-    return [*vectors, Tensor("classifier.b", model.n_classes, 1)]
-
-
-def packed_tensor_bytes(count: int, bits: int) -> int:
-    """Bit-packed, padded to a whole byte per tensor."""
-    return (count * bits + 7) // 8
 
 
 def scratch_values(model: ModelConfig) -> int:
@@ -144,7 +139,7 @@ def memory_breakdown(model: ModelConfig, quant: QuantConfig, _continuous: bool =
         items.append(Item("biases", vector.name, vector.count, bias_bits, nbytes(vector.count, bias_bits)))
     if quant.quantized:
         for tensor in weight_tensors(model):
-            items.append(Item("meta", f"{tensor.name}.shift", 1, 8 * META_BYTES_PER_TENSOR, META_BYTES_PER_TENSOR))
+            items.append(Item("meta", f"{tensor.name}.shift", 1, SHIFT_BITS, nbytes(1, SHIFT_BITS)))
         items.append(
             Item("tables", "sigmoid table", SIGMOID_TABLE_ENTRIES, 8 * TABLE_ENTRY_BYTES, SIGMOID_TABLE_ENTRIES * TABLE_ENTRY_BYTES)
         )
@@ -160,11 +155,9 @@ def memory_breakdown(model: ModelConfig, quant: QuantConfig, _continuous: bool =
     return MemoryBreakdown(tuple(items))
 
 
-def _with_hidden(model: ModelConfig, hidden: int) -> ModelConfig:
-    return ModelConfig(**(model.to_dict() | {"hidden": hidden}))
-
-
-def largest_hidden(budget_bytes: int, model: ModelConfig, quant: QuantConfig, scope: str = "total", max_hidden: int = 4096) -> int:
+def largest_hidden(
+    budget_bytes: int, model: ModelConfig, quant: QuantConfig, scope: str = "total", max_hidden: int = limits.HIDDEN.high
+) -> int:
     """The largest hidden size whose bytes (total, or weights+biases+meta) fit the budget; 0 if none.
 
     Closed form: without per-tensor padding the size is exactly a*H^2 + b*H + c; its three
@@ -173,10 +166,10 @@ def largest_hidden(budget_bytes: int, model: ModelConfig, quant: QuantConfig, sc
     """
 
     def continuous(hidden: int) -> float:
-        return memory_breakdown(_with_hidden(model, hidden), quant, _continuous=True).scoped_bytes(scope)
+        return memory_breakdown(model.with_hidden(hidden), quant, _continuous=True).scoped_bytes(scope)
 
     def exact(hidden: int) -> int:
-        return memory_breakdown(_with_hidden(model, hidden), quant).scoped_bytes(scope)
+        return memory_breakdown(model.with_hidden(hidden), quant).scoped_bytes(scope)
 
     s0, s1, s2 = continuous(0), continuous(1), continuous(2)
     a = (s2 - 2 * s1 + s0) / 2
@@ -188,7 +181,3 @@ def largest_hidden(budget_bytes: int, model: ModelConfig, quant: QuantConfig, sc
     while hidden > 0 and exact(hidden) > budget_bytes:
         hidden -= 1
     return hidden
-
-
-def format_bytes(nbytes: int | float) -> str:
-    return f"{nbytes / KB:,.2f} kB ({int(nbytes):,} B)"

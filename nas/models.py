@@ -7,9 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from nas.architecture import CELLS, MAX_HIDDEN, MAX_LAYERS, ModelConfig
-
-__all__ = ["CELLS", "MAX_HIDDEN", "MAX_LAYERS", "ModelConfig", "RecurrentClassifier", "count_parameters"]
+from nas.architecture import ModelConfig
 
 _RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 

@@ -1,91 +1,79 @@
-"""Reports of a study: the Pareto table (rich), pareto.json, pareto.csv and pareto.html (plotly)."""
+"""Reports: a study's summary, its front as rows, pareto.json / pareto.csv / pareto.html, and the
+rich tables the command line prints. Everything is computed by `nas.pareto` and `nas.record`;
+this module only lays it out."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 from rich.table import Table
 
-from nas.memory import KB
-from nas.search import front
+from nas.memory import KB, Budget, MemoryBreakdown, format_bytes
+from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, FrontPlotData, front_hypervolume, front_plot_data, log10_range
+from nas.pareto import pareto_front as compute_front
+from nas.record import TrialRecord
 from nas.stats import Accuracy
 
 
-def trial_row(trial: optuna.trial.FrozenTrial) -> dict:
-    """Everything the reports show about one finished trial."""
-    attrs = trial.user_attrs
-    model, quant = attrs.get("model_config", {}), attrs.get("quant_config", {})
-    val = Accuracy(attrs.get("val_correct", 0), attrs.get("val_total", 0))
-    test = Accuracy(attrs.get("test_correct", 0), attrs.get("test_total", 0))
+@dataclass(frozen=True)
+class StudySummary:
+    name: str
+    budget: Budget
+    weights: str
+    records: list[TrialRecord]
+    front: list[TrialRecord]
+
+    @property
+    def finished(self) -> list[TrialRecord]:
+        return [r for r in self.records if r.state in ("complete", "pruned")]
+
+    @property
+    def over_budget(self) -> list[TrialRecord]:
+        return [r for r in self.finished if r.over_budget]
+
+    def hypervolume(self, part: str = "val") -> float:
+        return front_hypervolume(self.records, self.budget, part)
+
+
+def summarize_study(name: str, budget: Budget, weights: str, records: list[TrialRecord]) -> StudySummary:
+    return StudySummary(name, budget, weights, records, compute_front(records, budget))
+
+
+def front_row(record: TrialRecord) -> dict:
+    """One trial as pareto.json and pareto.csv show it."""
+    model, quant = record.model_config, record.quant_config
     return {
-        "trial": trial.number,
-        "cell": model.get("cell"),
-        "layers": model.get("layers"),
-        "hidden": model.get("hidden"),
-        "n_mfcc": model.get("n_input"),
-        "weights": quant.get("weights"),
-        "weight_bits": quant.get("weight_bits"),
-        "state_bits": quant.get("state_bits"),
-        "total_bytes": attrs.get("total_bytes"),
-        "total_kb": attrs.get("total_bytes", 0) / KB,
-        "val_accuracy": val.value,
-        "val_ci95": list(val.interval()),
-        "test_accuracy": test.value,
-        "test_ci95": list(test.interval()),
-        "scored_by": attrs.get("scored_by"),
-        "train_seconds": attrs.get("train_seconds"),
-        "learning_rate": trial.params.get("learning_rate"),
-        "checkpoint": attrs.get("checkpoint"),
+        "trial": record.number,
+        "cell": model.cell,
+        "layers": model.layers,
+        "hidden": model.hidden,
+        "n_mfcc": model.n_input,
+        "weights": quant.weights,
+        "weight_bits": quant.weight_bits,
+        "state_bits": quant.state_bits,
+        "total_bytes": record.total_bytes,
+        "total_kb": record.total_bytes / KB,
+        "val_accuracy": record.val.value,
+        "val_ci95": list(record.val.interval()),
+        "test_accuracy": record.test.value,
+        "test_ci95": list(record.test.interval()),
+        "scored_by": record.scored_by,
+        "train_seconds": record.train_seconds,
+        "learning_rate": record.params.get("learning_rate"),
+        "checkpoint": record.checkpoint,
     }
 
 
-def _interval(value: float, interval: list[float]) -> str:
-    return f"{100 * value:.2f}% [{100 * interval[0]:.1f}-{100 * interval[1]:.1f}]"
-
-
-def pareto_table(rows: list[dict], title: str) -> Table:
-    table = Table(title=title)
-    for column in (
-        "trial",
-        "cell",
-        "layers",
-        "hidden",
-        "n_mfcc",
-        "scheme",
-        "bits",
-        "kB (bytes)",
-        "val acc [95% CI]",
-        "test acc [95% CI]",
-        "train",
-    ):
-        table.add_column(column, justify="left" if column in ("cell", "scheme") else "right")
-    for row in rows:
-        table.add_row(
-            str(row["trial"]),
-            row["cell"],
-            str(row["layers"]),
-            str(row["hidden"]),
-            str(row["n_mfcc"]),
-            row["weights"],
-            str(row["weight_bits"]),
-            f"{row['total_kb']:.2f} ({row['total_bytes']:,})",
-            _interval(row["val_accuracy"], row["val_ci95"]),
-            _interval(row["test_accuracy"], row["test_ci95"]),
-            f"{row['train_seconds']:.0f} s" if row["train_seconds"] is not None else "-",
-        )
-    return table
-
-
-def write_front_files(study: optuna.Study, folder: Path, budget_bytes: int) -> list[dict]:
+def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
     """pareto.json, pareto.csv and pareto.html in the study folder; returns the front's rows."""
-    rows = [trial_row(t) for t in front(study, budget_bytes)]
+    rows = [front_row(r) for r in summary.front]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pareto.json").write_text(
-        json.dumps({"study": study.study_name, "budget_bytes": budget_bytes, "front": rows}, indent=2) + "\n"
-    )
+    document = {"study": summary.name, "budget_bytes": summary.budget.limit_bytes, "budget_scope": summary.budget.scope, "front": rows}
+    (folder / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
     with (folder / "pareto.csv").open("w", newline="") as handle:
         columns = [k for k in rows[0] if k not in ("val_ci95", "test_ci95")] if rows else ["trial"]
         writer = csv.DictWriter(handle, fieldnames=[*columns, "val_ci95_low", "val_ci95_high", "test_ci95_low", "test_ci95_high"])
@@ -95,72 +83,246 @@ def write_front_files(study: optuna.Study, folder: Path, budget_bytes: int) -> l
             flat |= {"val_ci95_low": row["val_ci95"][0], "val_ci95_high": row["val_ci95"][1]}
             flat |= {"test_ci95_low": row["test_ci95"][0], "test_ci95_high": row["test_ci95"][1]}
             writer.writerow(flat)
-    write_front_page(study, folder / "pareto.html", budget_bytes)
+    write_front_page(summary, folder / "pareto.html")
     return rows
 
 
-def _hover(row: dict) -> str:
+# ------------------------------------------------------------------------------------- the page
+def _percent(accuracy: Accuracy) -> str:
+    low, high = accuracy.interval()
+    return f"{100 * accuracy.value:.2f}% (95% interval {100 * low:.1f}-{100 * high:.1f}%, {accuracy.correct} of {accuracy.total} files)"
+
+
+def hover_text(record: TrialRecord) -> str:
+    """What a point says on hover, in words."""
+    size = f"{format_bytes(record.total_bytes)} in total"
+    if not record.trained:
+        return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
     return (
-        f"trial {row['trial']}: {row['cell']} {row['layers']}x{row['hidden']}, {row['n_mfcc']} MFCC<br>"
-        f"{row['weights']} {row['weight_bits']}-bit weights, {row['state_bits']}-bit state<br>"
-        f"{row['total_kb']:.2f} kB ({row['total_bytes']:,} B)<br>"
-        f"val {_interval(row['val_accuracy'], row['val_ci95'])}<br>test {_interval(row['test_accuracy'], row['test_ci95'])}"
+        f"trial {record.number}: {record.describe()}<br>{size}<br>"
+        f"validation accuracy {_percent(record.val)}<br>test accuracy {_percent(record.test)}"
     )
 
 
-def write_front_page(study: optuna.Study, path: Path, budget_bytes: int) -> None:
-    """Interactive plotly chart: validation accuracy against kB, the budget line, the front
-    highlighted, dominated trials and over-budget trials shown apart, each point's config on hover."""
+STYLES = {
+    DOMINATED: dict(color="#9aa5b1", size=8, symbol="circle"),
+    OVER_TRAINED: dict(color="#d64545", size=8, symbol="x"),
+    FRONT: dict(color="#1f6feb", size=12, symbol="diamond"),
+    OVER_PRUNED: dict(color="#d64545", size=7, symbol="line-ns-open"),
+}
+
+
+def front_figure(data: FrontPlotData, title: str):
+    """Validation accuracy against total kB on a log axis: the front as a step line, dominated
+    trials in grey, trained trials over the budget as crosses, pruned ones as ticks at 0%."""
     import plotly.graph_objects as go
 
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    on_front = {t.number for t in front(study, budget_bytes)}
-    groups = {"front": [], "dominated": [], "over budget (trained)": []}
-    for trial in complete:
-        row = trial_row(trial)
-        key = "front" if trial.number in on_front else ("dominated" if row["total_bytes"] <= budget_bytes else "over budget (trained)")
-        groups[key].append(row)
-    pruned = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)) if "total_bytes" in t.user_attrs]
     figure = go.Figure()
-    styles = {
-        "dominated": dict(color="#9aa5b1", size=8, symbol="circle"),
-        "over budget (trained)": dict(color="#d64545", size=8, symbol="x"),
-        "front": dict(color="#1f6feb", size=12, symbol="diamond"),
-    }
-    for name in ("dominated", "over budget (trained)", "front"):
-        rows = sorted(groups[name], key=lambda r: r["total_bytes"])
-        if not rows and name != "front":
+    for name in GROUPS:
+        rows = data.groups[name]
+        if not rows and name != FRONT:
             continue
         figure.add_trace(
             go.Scatter(
-                x=[r["total_kb"] for r in rows],
-                y=[100 * r["val_accuracy"] for r in rows],
-                mode="lines+markers" if name == "front" else "markers",
-                line=dict(shape="hv", color="#1f6feb") if name == "front" else None,
-                marker=styles[name],
+                x=[r.total_bytes / KB for r in rows],
+                y=[100 * r.val.value if r.trained else 0.0 for r in rows],
+                mode="lines+markers" if name == FRONT else "markers",
+                line=dict(shape="hv", color=STYLES[FRONT]["color"]) if name == FRONT else None,
+                marker=STYLES[name],
                 name=f"{name} ({len(rows)})",
-                text=[_hover(r) for r in rows],
+                text=[hover_text(r) for r in rows],
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    if pruned:
-        figure.add_trace(
-            go.Scatter(
-                x=[t.user_attrs["total_bytes"] / KB for t in pruned],
-                y=[0] * len(pruned),
-                mode="markers",
-                marker=dict(color="#d64545", size=7, symbol="line-ns-open"),
-                name=f"over budget, not trained ({len(pruned)})",
-                text=[f"trial {t.number}: {t.params}<br>{t.user_attrs['total_bytes']:,} B" for t in pruned],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
-    figure.add_vline(x=budget_bytes / KB, line=dict(color="#d64545", dash="dash"), annotation_text=f"budget {budget_bytes / KB:g} kB")
+    # The budget line is a shape (data units), its label an annotation: on a log axis plotly
+    # places annotations in log10 units, so the label's x is log10 of the budget in kB.
+    budget_kb = data.budget_kb
+    figure.add_vline(x=budget_kb, line=dict(color="#d64545", dash="dash"))
+    figure.add_annotation(
+        x=math.log10(budget_kb),
+        xref="x",
+        y=1,
+        yref="paper",
+        text=f"budget {budget_kb:g} kB ({data.budget.scope})",
+        showarrow=False,
+        xanchor="right",
+        yanchor="bottom",
+    )
     figure.update_layout(
-        title=f"nas study '{study.study_name}': validation accuracy (integer engine) against memory",
-        xaxis=dict(title="total memory (kB, 1 kB = 1024 B, log scale)", type="log"),
-        yaxis=dict(title="validation accuracy (%)"),
+        title=title,
+        xaxis=dict(
+            title="memory on the device, total_bytes (kB, 1 kB = 1024 B, log scale)", type="log", range=log10_range(data.x_range_kb)
+        ),
+        yaxis=dict(title="validation accuracy, integer engine (%)"),
         template="plotly_white",
         hovermode="closest",
+        legend=dict(title="trials"),
     )
+    return figure
+
+
+def front_title(summary: StudySummary) -> str:
+    return (
+        f"nas study '{summary.name}': {summary.weights} weights within {summary.budget.limit_bytes / KB:g} kB "
+        f"({summary.budget.scope}): validation accuracy against memory"
+    )
+
+
+def write_front_page(summary: StudySummary, path: Path) -> None:
+    figure = front_figure(front_plot_data(summary.records, summary.budget), front_title(summary))
     figure.write_html(path, include_plotlyjs=True, full_html=True)
+
+
+# ---------------------------------------------------------------------------------- terminal
+def interval_text(accuracy: Accuracy) -> str:
+    low, high = accuracy.interval()
+    return f"{100 * accuracy.value:.2f}% [{100 * low:.1f}-{100 * high:.1f}]"
+
+
+def front_table(summary: StudySummary) -> Table:
+    title = f"Pareto front of '{summary.name}' within {summary.budget.describe()} ({len(summary.front)} points)"
+    table = Table(title=title)
+    columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "scheme", "bits", "kB (bytes)", "val acc [95% CI]", "test acc [95% CI]"]
+    for column in [*columns, "train"]:
+        table.add_column(column, justify="left" if column in ("cell", "scheme") else "right")
+    for record in summary.front:
+        model, quant = record.model_config, record.quant_config
+        table.add_row(
+            str(record.number),
+            model.cell,
+            str(model.layers),
+            str(model.hidden),
+            str(model.n_input),
+            quant.weights,
+            str(quant.weight_bits),
+            f"{record.total_bytes / KB:.2f} ({record.total_bytes:,})",
+            interval_text(record.val),
+            interval_text(record.test),
+            f"{record.train_seconds:.0f} s" if record.train_seconds is not None else "-",
+        )
+    return table
+
+
+def breakdown_table(breakdown: MemoryBreakdown, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("part", "item", "values", "bits", "bytes"):
+        table.add_column(column, justify="left" if column in ("part", "item") else "right")
+    for item in breakdown.items:
+        table.add_row(item.category, item.name, f"{item.count:,}", str(item.bits), f"{item.nbytes:,}")
+    table.add_section()
+    for label, value in breakdown.to_dict().items():
+        if label != "total_bytes":
+            table.add_row(label, "", "", "", f"{value:,}")
+    table.add_row("total_bytes", format_bytes(breakdown.total_bytes), "", "", f"{breakdown.total_bytes:,}", style="bold")
+    return table
+
+
+def confusion_table(matrix) -> Table:
+    table = Table(title="confusion matrix (rows: true digit, columns: predicted)")
+    table.add_column("true")
+    for digit in range(len(matrix)):
+        table.add_column(str(digit), justify="right")
+    for digit, row in enumerate(matrix):
+        table.add_row(str(digit), *[(f"[bold]{v}[/bold]" if i == digit else (f"[red]{v}[/red]" if v else "·")) for i, v in enumerate(row)])
+    return table
+
+
+def confusion_figure(matrix, title: str):
+    import plotly.graph_objects as go
+
+    digits = [str(d) for d in range(len(matrix))]
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=digits,
+            y=digits,
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="spoken %{y}, predicted %{x}: %{z} files<extra></extra>",
+        )
+    )
+    figure.update_layout(title=title, xaxis_title="predicted digit", yaxis=dict(title="spoken digit", autorange="reversed"))
+    return figure
+
+
+# ------------------------------------------------------------------------------------- data
+def recordings_table(recordings, durations: dict[str, float] | None = None, title: str = "FSDD recordings") -> Table:
+    """Files per speaker and digit, with durations."""
+    from collections import Counter
+
+    counts = Counter((r.speaker, r.digit) for r in recordings)
+    speakers = sorted({r.speaker for r in recordings})
+    table = Table(title=title)
+    for column in ["speaker", *map(str, range(10)), "files", *(("min s", "mean s", "max s") if durations is not None else ())]:
+        table.add_column(column, justify="left" if column == "speaker" else "right")
+
+    def stats(rows) -> list[str]:
+        values = [durations[r.name] for r in rows]
+        return [f"{min(values):.2f}", f"{sum(values) / len(values):.2f}", f"{max(values):.2f}"] if values else ["-"] * 3
+
+    for speaker in speakers:
+        mine = [r for r in recordings if r.speaker == speaker]
+        table.add_row(speaker, *[str(counts[(speaker, d)]) for d in range(10)], str(len(mine)), *(stats(mine) if durations else ()))
+    totals = [str(sum(counts[(s, d)] for s in speakers)) for d in range(10)]
+    table.add_row("all", *totals, str(len(recordings)), *(stats(recordings) if durations else ()), style="bold")
+    return table
+
+
+def split_table(split, where: str) -> Table:
+    from collections import Counter
+
+    table = Table(title=f"split '{split.name}' of {where}")
+    for column in ("part", "files", "speakers", "indices", "files per digit"):
+        table.add_column(column, justify="right" if column == "files" else "left")
+    for name, part in split.parts().items():
+        per_digit = Counter(r.digit for r in part)
+        indices = sorted({r.index for r in part})
+        index_text = f"{indices[0]}-{indices[-1]}" if indices else "-"
+        gaps = indices and len(indices) != indices[-1] - indices[0] + 1
+        speakers = ", ".join(sorted({r.speaker for r in part}))
+        table.add_row(
+            name, str(len(part)), speakers, index_text + (" (gaps)" if gaps else ""), " ".join(str(per_digit[d]) for d in range(10))
+        )
+    return table
+
+
+def recording_table(wave, frames) -> Table:
+    table = Table(title=wave.recording.name, show_header=False)
+    for key, value in [
+        ("digit", wave.recording.digit),
+        ("speaker", wave.recording.speaker),
+        ("index", wave.recording.index),
+        ("samples", f"{len(wave.samples):,} ({wave.duration_s:.3f} s at 8 kHz)"),
+        ("peak amplitude", f"{int(abs(wave.samples.astype(int)).max())} of 32767"),
+        ("MFCC frames", f"{len(frames)} x {frames.shape[1]} (default features)"),
+        ("sha256", wave.sha256),
+    ]:
+        table.add_row(key, str(value))
+    return table
+
+
+# ---------------------------------------------------------------------------------- training
+def seed_runs_table(outcome) -> Table:
+    """One row per seed of a `nas.train.TrainRuns`: integer-engine scores for a quantized model."""
+    plan = outcome.plan
+    quantized = plan.quant.quantized
+    table = Table(title=f"{plan.model_config.describe()}, {plan.quant.describe()}, split '{plan.split}'")
+    columns = ["seed", "best epoch"]
+    columns += (
+        ["int val accuracy", "int test accuracy", "fake-quant test", "agree"]
+        if quantized
+        else ["val accuracy", "test accuracy", "PTQ int8 test"]
+    )
+    for column in [*columns, "epoch time", "checkpoint"]:
+        table.add_column(column, justify="left" if column == "checkpoint" else "right")
+    for run in outcome.runs:
+        result = run.result
+        row = [str(run.seed), f"{result.best_epoch}/{len(result.history)}"]
+        if quantized:
+            integer = result.integer
+            row += [str(integer.val), str(integer.test), f"{100 * result.test.value:.2f}%", f"{100 * integer.test_agreement:.1f}%"]
+        else:
+            row += [str(result.val), str(result.test), f"{100 * result.post_training_int8.test.value:.2f}%"]
+        table.add_row(*row, f"{result.mean_epoch_seconds:.2f} s", str(run.checkpoint))
+    return table

@@ -2,24 +2,36 @@
 training, each trial trained with quantized weights and scored by the integer engine.
 
 Objectives: maximise the integer engine's validation accuracy, minimise total_bytes. The test
-accuracy of every finished trial is stored on it (user attribute) and only reported.
+accuracy of every finished trial is stored on its record and only reported.
+
+A study remembers what it was created with (`StudySettings`: budget, scope, weights, split,
+seed, sampler and the space's values); a run that disagrees is refused, so a resume continues the
+same search. Its samplers are seeded with the number of trials the study already holds, so a
+resumed run draws new configurations instead of replaying the first run's.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from nas.architecture import ModelConfig
-from nas.errors import NasError
+from nas.errors import EXIT_BAD_INPUT, NasError
+from nas.features import FeatureConfig
 from nas.formats import QuantConfig
-from nas.memory import largest_hidden, memory_breakdown
+from nas.memory import Budget, largest_hidden, memory_breakdown
+from nas.pareto import select_best
+from nas.recipe import TRAIN_THREADS
+from nas.record import SCORED_BY_ENGINE, SCORED_BY_FLOAT, TrialRecord
 from nas.space import SearchSpace
+from nas.study import SearchOptions, StudyLocation, StudySettings
 
 # set_metric_names and TPE's `group` are marked experimental; the project pins Optuna 5.x and
 # its tests cover both, so the warnings would only be noise in the user's terminal.
@@ -27,29 +39,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 OBJECTIVE_NAMES = ["val_accuracy", "total_bytes"]
+DIRECTIONS = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-DEFAULT_RESULTS = Path("results")
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    budget_bytes: int
-    budget_scope: str = "total"
-    trials: int = 30
-    timeout_s: float | None = None
-    seed: int = 0
-    study_name: str = "pow2-36kb"
-    storage: str | None = None  # any Optuna storage URL; default: SQLite in the study folder
-    results_dir: Path = DEFAULT_RESULTS
-    split: str = "official"
-
-    @property
-    def study_dir(self) -> Path:
-        return self.results_dir / self.study_name
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
+SETTINGS_ATTR = "settings"
 
 
 @dataclass(frozen=True)
@@ -68,6 +60,12 @@ class OverBudget(Exception):
         self.total_bytes = total_bytes
 
 
+def sampler_seed(seed: int, worker_index: int, trials_before: int) -> int:
+    """Each worker of each run gets its own stream: a resumed run (more trials before it) does not
+    replay the random start-up draws of the first run, and one run stays reproducible."""
+    return int(np.random.SeedSequence([seed, worker_index, trials_before]).generate_state(1)[0] >> 1)
+
+
 def make_sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
     """Named and seeded explicitly (Optuna 5 changed its defaults). TPE: multivariate, so the
     cell, depth, width and bit width are modelled together; constant liar for parallel workers."""
@@ -76,7 +74,7 @@ def make_sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True, group=True, constant_liar=True)
 
 
-def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget_bytes: int, scope: str) -> Candidate:
+def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) -> Candidate:
     """Sample a configuration; raise OverBudget (before any feature or training work) when even
     the smallest hidden size of the sampled cell, depth and format is over the budget.
 
@@ -93,46 +91,83 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget_bytes: int,
     fraction = trial.suggest_float("hidden_fraction", 0.0, 1.0)
     learning_rate = trial.suggest_float("learning_rate", space.learning_rate.low, space.learning_rate.high, log=space.learning_rate.log)
     smallest = ModelConfig(cell, layers, space.hidden_min, n_input=n_mfcc)
-    fits = min(space.hidden_max, largest_hidden(budget_bytes, smallest, quant, scope))
+    fits = min(space.hidden_max, largest_hidden(budget.limit_bytes, smallest, quant, budget.scope))
     if fits < space.hidden_min:
         raise OverBudget(memory_breakdown(smallest, quant).total_bytes)
     hidden = round(space.hidden_min * (fits / space.hidden_min) ** fraction)
-    model = ModelConfig(cell, layers, hidden, n_input=n_mfcc)
+    model = smallest.with_hidden(hidden)
     breakdown = memory_breakdown(model, quant)
-    if breakdown.scoped_bytes(scope) > budget_bytes:  # the solver guarantees this never happens
+    if breakdown.scoped_bytes(budget.scope) > budget.limit_bytes:  # the solver guarantees this never happens
         raise OverBudget(breakdown.total_bytes)
     return Candidate(model, quant, learning_rate, breakdown.total_bytes)
 
 
-def open_study(options: SearchOptions, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
-    options.study_dir.mkdir(parents=True, exist_ok=True)
+# ------------------------------------------------------------------------------------ studies
+def _create_or_load(location: StudyLocation, sampler: optuna.samplers.BaseSampler | None, create: bool) -> optuna.Study:
     for attempt in range(3):
         try:
-            study = optuna.create_study(
-                storage=options.storage_url,
-                study_name=options.study_name,
-                sampler=sampler,
-                directions=["maximize", "minimize"],
-                load_if_exists=True,
-            )
-            break
+            if create:
+                location.study_dir.mkdir(parents=True, exist_ok=True)
+                return optuna.create_study(
+                    storage=location.storage_url,
+                    study_name=location.name,
+                    sampler=sampler,
+                    directions=DIRECTIONS,
+                    load_if_exists=True,
+                )
+            return optuna.load_study(study_name=location.name, storage=location.storage_url, sampler=sampler)
+        except KeyError:  # load_study of an unknown name
+            raise NasError(f"--study {location.name}: no such study in {location.storage_url}") from None
         except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
-            raise NasError(f"--storage {options.storage_url}: cannot open the study ({error})") from None
+            raise NasError(f"--storage {location.storage_url}: cannot open the study ({error})") from None
         except Exception as error:  # SQLAlchemy raises many types for a bad URL or an unwritable file
             # Two processes creating the same new database race on its schema; the loser retries.
             if attempt == 2 or "IntegrityError" not in type(error).__name__ + str(error):
-                raise NasError(f"--storage {options.storage_url}: cannot open the study ({type(error).__name__}: {error})") from None
+                raise NasError(f"--storage {location.storage_url}: cannot open the study ({type(error).__name__}: {error})") from None
             time.sleep(0.5 * (attempt + 1))
-    study.set_metric_names(OBJECTIVE_NAMES)  # optuna-dashboard shows these names
-    stored = study.user_attrs.get("budget_bytes")
-    if stored is not None and stored != options.budget_bytes:
+    raise AssertionError("unreachable")
+
+
+def stored_settings(study: optuna.Study) -> StudySettings | None:
+    values = study.user_attrs.get(SETTINGS_ATTR)
+    return StudySettings(**values) if values else None
+
+
+def open_study(options: SearchOptions, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """Create the study, or load it and check that this run searches what it was created with."""
+    location, settings = options.location, options.settings()
+    study = _create_or_load(location, sampler, create=True)
+    if list(study.directions) != DIRECTIONS:
+        raise NasError(f"--study {location.name}: is not a nas study (its directions are not maximise accuracy, minimise bytes)")
+    stored = stored_settings(study)
+    if stored is None and "budget_bytes" in study.user_attrs:  # written before settings were stored: only the budget is known
+        stored = replace(settings, budget_bytes=study.user_attrs["budget_bytes"])
+    difference = stored.difference(settings) if stored is not None else None
+    if difference:
         raise NasError(
-            f"--study {options.study_name}: was created with a budget of {stored:,} B, not {options.budget_bytes:,} B; "
-            "pass another --study to search a different budget"
+            f"--study {location.name}: was created with {difference}; "
+            "pass the same options to resume it, or another --study for a different search"
         )
-    study.set_user_attr("budget_bytes", options.budget_bytes)
-    study.set_user_attr("budget_scope", options.budget_scope)
+    if SETTINGS_ATTR not in study.user_attrs:
+        study.set_metric_names(OBJECTIVE_NAMES)  # optuna-dashboard shows these names
+        study.set_user_attr(SETTINGS_ATTR, asdict(settings))
     return study
+
+
+def load_existing_study(location: StudyLocation) -> tuple[optuna.Study, StudySettings]:
+    """A study written by `nas search`, for reports and export (nothing is created)."""
+    if location.storage is None and not (location.study_dir / "study.db").is_file():
+        raise NasError(
+            f"--study {location.name}: no study at {location.study_dir}/study.db; expected the name given to 'nas search --study'"
+        )
+    study = _create_or_load(location, None, create=False)
+    settings = stored_settings(study)
+    if settings is None:  # a study written before the settings were stored: its budget is all there is
+        budget = study.user_attrs.get("budget_bytes")
+        if budget is None:
+            raise NasError(f"--study {location.name}: has no stored settings; expected a study written by 'nas search'")
+        settings = StudySettings(budget, study.user_attrs.get("budget_scope", "total"), "", "", 0, "", {})
+    return study, settings
 
 
 def mark_stale_trials_failed(study: optuna.Study) -> int:
@@ -147,109 +182,75 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+# ------------------------------------------------------------------------------------ trials
 def make_objective(
     space: SearchSpace,
-    options: SearchOptions,
-    train_trial: Callable[[optuna.Trial, Candidate], tuple[float, dict]],
+    budget: Budget,
+    train_trial: Callable[[optuna.Trial, Candidate], TrialRecord],
 ) -> Callable[[optuna.Trial], tuple[float, float]]:
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         started = time.perf_counter()
         try:
-            candidate = sample_candidate(trial, space, options.budget_bytes, options.budget_scope)
+            candidate = sample_candidate(trial, space, budget)
         except OverBudget as over:
-            trial.set_user_attr("total_bytes", over.total_bytes)
-            trial.set_user_attr("over_budget", True)
-            trial.set_user_attr("prune_ms", 1000 * (time.perf_counter() - started))
-            raise optuna.TrialPruned(f"{over.total_bytes} B over the budget of {options.budget_bytes} B") from None
-        trial.set_user_attr("total_bytes", candidate.total_bytes)
-        trial.set_user_attr("hidden", candidate.model.hidden)
-        val_accuracy, attrs = train_trial(trial, candidate)
-        for key, value in attrs.items():
+            record = TrialRecord(total_bytes=over.total_bytes, over_budget=True, prune_ms=1000 * (time.perf_counter() - started))
+            for key, value in record.user_attrs().items():
+                trial.set_user_attr(key, value)
+            raise optuna.TrialPruned(f"{over.total_bytes} B over the budget of {budget.limit_bytes} B") from None
+        trial.set_user_attr("total_bytes", candidate.total_bytes)  # visible while the trial trains
+        record = train_trial(trial, candidate)
+        for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
-        return val_accuracy, float(candidate.total_bytes)
+        return record.objectives()
 
     return objective
 
 
-def front(study: optuna.Study, budget_bytes: int | None = None) -> list[optuna.trial.FrozenTrial]:
-    """Pareto-optimal finished trials (highest validation accuracy for their size), within the budget."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
-    if budget_bytes is not None:
-        complete = [t for t in complete if t.values[1] <= budget_bytes]
-    pareto = [
-        t
-        for t in complete
-        if not any(
-            o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and (o.values[0] > t.values[0] or o.values[1] < t.values[1])
-            for o in complete
-        )
-    ]
-    return sorted(pareto, key=lambda t: (t.values[1], -t.values[0], t.number))
-
-
-def hypervolume(points: list[tuple[float, float]], budget_bytes: int) -> float:
-    """Area dominated by (accuracy, bytes) points, in accuracy x share-of-budget units, against
-    the reference point (accuracy 0, the whole budget): 1.0 would be 100% at zero bytes."""
-    inside = sorted((b / budget_bytes, a) for a, b in points if b <= budget_bytes)
-    area, best = 0.0, 0.0
-    edges = [b for b, _ in inside] + [1.0]
-    for index, (size, accuracy) in enumerate(inside):
-        best = max(best, accuracy)
-        area += best * (edges[index + 1] - size)
-    return area
-
-
-# ------------------------------------------------------------------------------------ workers
 @dataclass(frozen=True)
 class WorkerSetup:
     """What a worker process needs to run trials (plain data: it crosses a process boundary)."""
 
     options: SearchOptions
-    space: SearchSpace
     data_dir: str
     cache_dir: str | None
+    no_cache: bool = False
     worker_index: int = 0
-    sampler: str = "tpe"
 
 
-def train_candidate(trial: optuna.Trial, candidate: Candidate, setup: WorkerSetup, features) -> tuple[float, dict]:
+def train_candidate(trial: optuna.Trial, candidate: Candidate, options: SearchOptions, features) -> TrialRecord:
     """Train one sampled configuration (QAT unless float) and score it with the integer engine."""
     import torch
 
-    from nas.train import TrainConfig, train_model
+    from nas.recipe import TrainConfig
+    from nas.train import train_model
 
-    options, space = setup.options, setup.space
-    config = TrainConfig(
-        epochs=space.epochs, patience=space.patience, learning_rate=candidate.learning_rate, seed=options.seed + trial.number
+    space = options.space
+    config = TrainConfig.for_epochs(
+        space.epochs, patience=space.patience, learning_rate=candidate.learning_rate, seed=options.seed + trial.number
     )
-    config = TrainConfig(**(config.to_dict() | {"warmup_epochs": min(config.warmup_epochs, config.epochs - 1)}))
-    path = options.study_dir / f"trial-{trial.number:04d}" / "model.pt"
+    path = options.location.study_dir / f"trial-{trial.number:04d}" / "model.pt"
     started = time.perf_counter()
-    extra = {"split": options.split, "study": options.study_name, "trial": trial.number}
+    extra = {"split": options.split, "study": options.location.name, "trial": trial.number}
     result = train_model(
         features, candidate.model, config, torch.device("cpu"), checkpoint_path=path, extra_checkpoint=extra, quant=candidate.quant
     )
     scores = result.integer
-    val, test = (scores.val, scores.test) if scores is not None else (result.val, result.test)
-    attrs = {
-        "model_config": candidate.model.to_dict(),
-        "quant_config": candidate.quant.to_dict(),
-        "feature_config": features.config.to_dict(),
-        "memory": memory_breakdown(candidate.model, candidate.quant).to_dict(),
-        "val_correct": val.correct,
-        "val_total": val.total,
-        "test_correct": test.correct,
-        "test_total": test.total,
-        "test_accuracy": test.value,
-        "scored_by": "integer engine" if scores is not None else "float model",
-        "fake_quant_val_accuracy": result.val.value,
-        "int_float_test_agreement": scores.test_agreement if scores is not None else None,
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "train_seconds": time.perf_counter() - started,
-        "checkpoint": str(path),
-    }
-    return val.value, attrs
+    return TrialRecord(
+        total_bytes=candidate.total_bytes,
+        model_config=candidate.model,
+        quant_config=candidate.quant,
+        feature_config=features.config,
+        memory=memory_breakdown(candidate.model, candidate.quant).to_dict(),
+        val=scores.val if scores is not None else result.val,
+        test=scores.test if scores is not None else result.test,
+        scored_by=SCORED_BY_ENGINE if scores is not None else SCORED_BY_FLOAT,
+        fake_quant_val_accuracy=result.val.value,
+        int_float_test_agreement=scores.test_agreement if scores is not None else None,
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+        train_seconds=time.perf_counter() - started,
+        checkpoint=str(path),
+    )
 
 
 def run_worker(setup: WorkerSetup) -> None:
@@ -257,15 +258,15 @@ def run_worker(setup: WorkerSetup) -> None:
     import torch
 
     from nas.data import load_split
-    from nas.features import FeatureCache, FeatureConfig, build_feature_set
+    from nas.features import FeatureCache, build_feature_set
 
-    torch.set_num_threads(1)  # one core per worker: as fast for these models, and reproducible
+    torch.set_num_threads(TRAIN_THREADS)  # one core per worker: as fast for these models, and repeatable
     # Optuna logs a trial cut short by Ctrl-C as a warning with a traceback; the main process
     # says what happened in one line instead. Real errors still propagate (catch=()).
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     options = setup.options
     split, waveforms = load_split(Path(setup.data_dir), options.split)
-    cache = FeatureCache(Path(setup.cache_dir)) if setup.cache_dir else FeatureCache()
+    cache = FeatureCache.at(setup.cache_dir, setup.no_cache)
     feature_sets: dict[int, object] = {}
 
     def features_for(n_mfcc: int):
@@ -273,13 +274,121 @@ def run_worker(setup: WorkerSetup) -> None:
             feature_sets[n_mfcc] = build_feature_set(split, waveforms, FeatureConfig(n_mfcc=n_mfcc), cache)
         return feature_sets[n_mfcc]
 
-    study = open_study(options, make_sampler(options.seed + 1000 * setup.worker_index, setup.sampler))
-    objective = make_objective(setup.space, options, lambda trial, c: train_candidate(trial, c, setup, features_for(c.model.n_input)))
+    study = open_study(options)
+    study.sampler = make_sampler(sampler_seed(options.seed, setup.worker_index, len(study.trials)), options.sampler)
     if finished_count(study) >= options.trials:
         return
+    objective = make_objective(
+        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for(c.model.n_input))
+    )
     study.optimize(
         objective,
         timeout=options.timeout_s,
         callbacks=[optuna.study.MaxTrialsCallback(options.trials, states=FINISHED)],
         catch=(),
     )
+
+
+def _worker_main(setup: WorkerSetup, errors) -> None:
+    try:
+        run_worker(setup)
+    except NasError as error:
+        errors.put(str(error))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+# --------------------------------------------------------------------------------- a whole run
+@dataclass(frozen=True)
+class SearchProgress:
+    """A snapshot of a running search, for a progress display."""
+
+    finished: int  # complete and pruned trials in the study
+    target: int
+    running: int
+    over_budget: int
+    finished_this_run: int
+    elapsed_s: float
+    remaining_s: float | None  # None until a trial of this run has finished
+    best: TrialRecord | None  # the most accurate trial within the budget so far
+
+
+class SearchInterrupted(Exception):
+    """Ctrl-C (or SIGINT) stopped the workers; every finished trial is in the storage."""
+
+    def __init__(self, finished: int):
+        super().__init__(finished)
+        self.finished = finished
+
+
+@dataclass
+class SearchRun:
+    options: SearchOptions
+    study: optuna.Study
+    data_dir: Path
+    cache_dir: str | None
+    no_cache: bool
+    stale_trials: int  # left running by a killed process, now marked failed
+    finished_before: int
+    started: float = field(default_factory=time.perf_counter)
+
+    def progress(self) -> SearchProgress:
+        trials = self.study.get_trials(deepcopy=False)
+        records = [TrialRecord.from_trial(t) for t in trials]
+        finished = [r for r in records if r.state in ("complete", "pruned")]
+        elapsed = time.perf_counter() - self.started
+        new = len(finished) - self.finished_before
+        remaining = (elapsed / new) * max(0, self.options.trials - len(finished)) if new > 0 else None
+        return SearchProgress(
+            finished=len(finished),
+            target=self.options.trials,
+            running=sum(r.state == "running" for r in records),
+            over_budget=sum(r.over_budget for r in records),
+            finished_this_run=new,
+            elapsed_s=elapsed,
+            remaining_s=remaining,
+            best=select_best(records, self.options.budget),
+        )
+
+
+def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None = None, no_cache: bool = False) -> SearchRun:
+    """Check the data and the study (bad input stops here, before any worker starts)."""
+    from nas.data import load_split
+
+    load_split(data_dir, options.split)
+    study = open_study(options)
+    stale = mark_stale_trials_failed(study)
+    return SearchRun(options, study, data_dir, cache_dir, no_cache, stale, finished_count(study))
+
+
+def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | None = None, poll_s: float = 1.0) -> None:
+    """Run the worker processes until the study holds enough finished trials (or the timeout).
+    Raises SearchInterrupted on Ctrl-C, NasError when a worker stopped on bad input."""
+    options = run.options
+    if run.finished_before >= options.trials:
+        return
+    context = multiprocessing.get_context("spawn")
+    errors = context.Queue()
+    workers = [
+        context.Process(target=_worker_main, args=(WorkerSetup(options, str(run.data_dir), run.cache_dir, run.no_cache, index), errors))
+        for index in range(options.workers)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        while any(worker.is_alive() for worker in workers):
+            if on_progress is not None:
+                on_progress(run.progress())
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        for worker in workers:  # Ctrl-C reached them too: each ends its trial as failed and exits
+            worker.join(timeout=30)
+        raise SearchInterrupted(finished_count(run.study)) from None
+    if on_progress is not None:
+        on_progress(run.progress())
+    if not errors.empty():
+        raise NasError(errors.get())
+    failed = [worker.exitcode for worker in workers if worker.exitcode not in (0, None)]
+    if failed:
+        raise NasError(f"search worker(s) exited with code(s) {failed}; finished trials are saved in {options.location.storage_url}")

@@ -1,11 +1,14 @@
-"""Search spaces: TOML files in search_spaces/ that say what `nas search` may sample.
+"""Search spaces: TOML files that say what `nas search` may sample.
 
-A file has three tables; every key is optional (the default space's value is used) and
-unknown keys, wrong types and empty ranges are errors naming the file and the key:
+The default space is `nas/spaces/default.toml`, shipped inside the package (so an installed
+`nas` finds it) and linked from the project's `search_spaces/`. It is the one definition of the
+default: it must set every key, and another space file only overrides the keys it sets. A file
+has three tables; unknown keys, wrong types and values outside the limits of `nas.limits` are
+errors naming the file and the key:
 
     [architecture]
     cells = ["gru", "lstm"]           # any of gru, lstm, rnn
-    layers = [1, 2]                   # 1..3
+    layers = [1, 2]
     hidden = { min = 16, max = 256 }  # sampled within what fits the budget
     n_mfcc = [13, 16]
 
@@ -24,14 +27,17 @@ unknown keys, wrong types and empty ranges are errors naming the file and the ke
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
 
-from nas.architecture import CELLS, MAX_HIDDEN, MAX_LAYERS
+from nas import limits
+from nas.architecture import CELLS
 from nas.errors import NasError
-from nas.formats import FIXED_BITS, POW2_BITS, STATE_BITS, WEIGHT_SCHEMES
+from nas.features import FeatureConfig
+from nas.formats import WEIGHT_SCHEMES
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = Path(str(files("nas") / "spaces"))
 DEFAULT_SPACE = SPACES_DIR / "default.toml"
 
 
@@ -44,93 +50,157 @@ class FloatRange:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    cells: tuple[str, ...] = ("gru", "lstm")
-    layers: tuple[int, ...] = (1, 2)
-    hidden_min: int = 16
-    hidden_max: int = 256
-    n_mfcc: tuple[int, ...] = (13, 16)
-    weights: tuple[str, ...] = ("pow2", "fixed")
-    pow2_bits: tuple[int, ...] = (3, 4, 5)
-    fixed_bits: tuple[int, ...] = (4, 6, 8)
-    state_bits: tuple[int, ...] = (16,)
-    epochs: int = 40
-    patience: int = 15
-    learning_rate: FloatRange = field(default_factory=lambda: FloatRange(0.002, 0.006, log=True))
-    source: str = "built-in defaults"
+    cells: tuple[str, ...]
+    layers: tuple[int, ...]
+    hidden_min: int
+    hidden_max: int
+    n_mfcc: tuple[int, ...]
+    weights: tuple[str, ...]
+    pow2_bits: tuple[int, ...]
+    fixed_bits: tuple[int, ...]
+    state_bits: tuple[int, ...]
+    epochs: int
+    patience: int
+    learning_rate: FloatRange
+    source: str  # the file(s) it was read from
 
     def bits_for(self, scheme: str) -> tuple[int, ...]:
-        return {"pow2": self.pow2_bits, "fixed": self.fixed_bits, "float": (32,)}[scheme]
+        return {"pow2": self.pow2_bits, "fixed": self.fixed_bits, "float": (limits.FLOAT_BITS,)}[scheme]
 
     def restricted_to(self, weights: str) -> SearchSpace:
         """--weights pow2|fixed|float picks one scheme; 'any' opens all three."""
-        from dataclasses import replace
+        return replace(self, weights=WEIGHT_SCHEMES if weights == "any" else (weights,))
 
-        schemes = WEIGHT_SCHEMES if weights == "any" else (weights,)
-        return replace(self, weights=tuple(schemes))
+    def values(self) -> dict[str, object]:
+        """The space as '<table>.<key>' -> value, in the file's terms (what a study stores)."""
+        out: dict[str, object] = {}
+        for name, (kind, fields) in _SCHEMA.items():
+            if kind == "int_range":
+                out[name] = {"min": self.hidden_min, "max": self.hidden_max}
+            elif kind == "float_range":
+                rate = self.learning_rate
+                out[name] = {"min": rate.low, "max": rate.high, "log": rate.log}
+            else:
+                value = getattr(self, fields[0])
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out
 
 
-_SCHEMA: dict[str, dict[str, str]] = {
-    "architecture": {"cells": "choices", "layers": "choices", "hidden": "int_range", "n_mfcc": "choices"},
-    "formats": {"weights": "choices", "pow2_bits": "choices", "fixed_bits": "choices", "state_bits": "choices"},
-    "training": {"epochs": "int", "patience": "int", "learning_rate": "float_range"},
+# '<table>.<key>' -> (kind, the SearchSpace fields it sets)
+_SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "architecture.cells": ("choices", ("cells",)),
+    "architecture.layers": ("choices", ("layers",)),
+    "architecture.hidden": ("int_range", ("hidden_min", "hidden_max")),
+    "architecture.n_mfcc": ("choices", ("n_mfcc",)),
+    "formats.weights": ("choices", ("weights",)),
+    "formats.pow2_bits": ("choices", ("pow2_bits",)),
+    "formats.fixed_bits": ("choices", ("fixed_bits",)),
+    "formats.state_bits": ("choices", ("state_bits",)),
+    "training.epochs": ("int", ("epochs",)),
+    "training.patience": ("int", ("patience",)),
+    "training.learning_rate": ("float_range", ("learning_rate",)),
 }
-_ALLOWED = {
-    "cells": set(CELLS),
-    "layers": set(range(1, MAX_LAYERS + 1)),
-    "n_mfcc": set(range(1, 41)),
-    "weights": set(WEIGHT_SCHEMES),
-    "pow2_bits": set(range(POW2_BITS[0], POW2_BITS[1] + 1)),
-    "fixed_bits": set(range(FIXED_BITS[0], FIXED_BITS[1] + 1)),
-    "state_bits": set(STATE_BITS),
+_TABLES = tuple(dict.fromkeys(name.split(".")[0] for name in _SCHEMA))
+
+
+def _bound_values(bound: limits.Bound, high: float | None = None) -> tuple[int, ...]:
+    return tuple(range(int(bound.low), int(bound.high if high is None else high) + 1))
+
+
+# What each key may hold: from the limits and the configs, never written out here.
+_ALLOWED: dict[str, tuple] = {
+    "architecture.cells": CELLS,
+    "architecture.layers": _bound_values(limits.LAYERS),
+    "architecture.n_mfcc": _bound_values(limits.N_MFCC, FeatureConfig().n_mels),  # the search uses the default features
+    "formats.weights": WEIGHT_SCHEMES,
+    "formats.pow2_bits": _bound_values(limits.POW2_BITS),
+    "formats.fixed_bits": _bound_values(limits.FIXED_BITS),
+    "formats.state_bits": limits.STATE_BITS,
 }
+_INT_BOUNDS = {"training.epochs": limits.EPOCHS, "training.patience": limits.PATIENCE, "architecture.hidden": limits.HIDDEN}
+
+
+def resolve_space_path(text: str | None) -> Path:
+    """--space: a TOML file, or the name of a space shipped with nas (e.g. 'tiny')."""
+    if text is None:
+        return DEFAULT_SPACE
+    path = Path(text)
+    if not path.exists() and (SPACES_DIR / f"{text}.toml").is_file():
+        return SPACES_DIR / f"{text}.toml"
+    return path
+
+
+def bundled_spaces() -> list[str]:
+    return sorted(path.stem for path in SPACES_DIR.glob("*.toml"))
 
 
 def load_space(path: Path | None = None) -> SearchSpace:
-    path = Path(path) if path is not None else DEFAULT_SPACE
+    """The default space, with the keys that `path` sets replaced."""
+    values = _read(DEFAULT_SPACE)
+    missing = [name for name in _SCHEMA if not set(_SCHEMA[name][1]) <= set(values)]
+    if missing:
+        raise NasError(f"{DEFAULT_SPACE}: the default space must set every key; missing {', '.join(missing)}")
+    source = str(DEFAULT_SPACE)
+    if path is not None and Path(path).resolve() != DEFAULT_SPACE.resolve():
+        values |= _read(Path(path))
+        source = str(path)
+    return SearchSpace(**values, source=source)
+
+
+def _read(path: Path) -> dict:
     if not path.is_file():
-        raise NasError(f"{path}: search space file not found; expected a TOML file (see search_spaces/default.toml)")
+        raise NasError(
+            f"{path}: search space file not found; expected a TOML file or one of the bundled spaces ({', '.join(bundled_spaces())})"
+        )
     try:
         document = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise NasError(f"{path}: not valid TOML ({error})") from None
-    values: dict = {"source": str(path)}
+    values: dict = {}
     for table, content in document.items():
-        if table not in _SCHEMA:
-            raise NasError(f"{path}: unknown table [{table}]; expected {', '.join(f'[{t}]' for t in _SCHEMA)}")
+        if table not in _TABLES:
+            raise NasError(f"{path}: unknown table [{table}]; expected {', '.join(f'[{t}]' for t in _TABLES)}")
         if not isinstance(content, dict):
             raise NasError(f"{path}: '{table}' must be a table")
         for key, value in content.items():
-            kind = _SCHEMA[table].get(key)
-            if kind is None:
-                raise NasError(f"{path}: unknown key '{table}.{key}'; expected one of {', '.join(_SCHEMA[table])}")
-            values.update(_parse(path, f"{table}.{key}", key, kind, value))
-    space = SearchSpace(**values)
-    return space
+            name = f"{table}.{key}"
+            if name not in _SCHEMA:
+                keys = [n.split(".")[1] for n in _SCHEMA if n.startswith(table + ".")]
+                raise NasError(f"{path}: unknown key '{name}'; expected one of {', '.join(keys)}")
+            values.update(_parse(path, name, value))
+    return values
 
 
-def _parse(path: Path, name: str, key: str, kind: str, value) -> dict:
+def _parse(path: Path, name: str, value) -> dict:
+    kind, fields = _SCHEMA[name]
+
     def fail(expected: str):
         raise NasError(f"{path}: key '{name}' = {value!r}; expected {expected}")
+
+    def is_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
 
     if kind == "choices":
         if not isinstance(value, list) or not value:
             fail("a non-empty list")
-        allowed = _ALLOWED[key]
-        wrong = [v for v in value if isinstance(v, bool) or v not in allowed]
-        if wrong:
-            fail(f"values from {sorted(allowed) if len(allowed) < 12 else f'{min(allowed)}..{max(allowed)}'}")
-        return {key: tuple(dict.fromkeys(value))}
+        allowed = _ALLOWED[name]
+        if any(isinstance(v, bool) or v not in allowed for v in value):
+            fail(f"values from {list(allowed) if len(allowed) < 12 else f'{min(allowed)}..{max(allowed)}'}")
+        return {fields[0]: tuple(dict.fromkeys(value))}
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            fail("a positive integer")
-        return {key: value}
+        bound = _INT_BOUNDS[name]
+        if not is_int(value) or not bound.contains(value):
+            fail(bound.expected())
+        return {fields[0]: value}
     if not isinstance(value, dict) or set(value) - {"min", "max", "log"} or not {"min", "max"} <= set(value):
         fail("a table { min = ..., max = ... }")
     low, high = value["min"], value["max"]
     if kind == "int_range":
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or not 1 <= low <= high <= MAX_HIDDEN:
-            fail(f"integers with 1 <= min <= max <= {MAX_HIDDEN}")
+        bound = _INT_BOUNDS[name]
+        if not (is_int(low) and is_int(high) and bound.contains(low) and bound.contains(high) and low <= high):
+            fail(f"integers with {bound.low} <= min <= max <= {bound.high}")
         return {"hidden_min": low, "hidden_max": high}
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)) or not 0 < low <= high <= 1:
-        fail("numbers with 0 < min <= max <= 1")
-    return {key: FloatRange(float(low), float(high), bool(value.get("log", False)))}
+    bound = limits.LEARNING_RATE
+    if not (bound.contains(low) and bound.contains(high) and low <= high):
+        fail(f"numbers with {bound.low} <= min <= max <= {bound.high}")
+    return {fields[0]: FloatRange(float(low), float(high), bool(value.get("log", False)))}

@@ -7,7 +7,8 @@ import pytest
 
 from nas.data import Waveform, list_recordings, make_split, read_all
 from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, build_feature_set, compute_mfcc
+from nas.features import FeatureCache, FeatureConfig, build_feature_set
+from nas.mfcc import compute_mfcc
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from nas import limits
 from nas.cli import main
 from nas.errors import NasError
-from nas.search import OverBudget, hypervolume, make_sampler, sample_candidate
-from nas.space import DEFAULT_SPACE, SearchSpace, load_space
+from nas.memory import Budget
+from nas.pareto import hypervolume
+from nas.search import OverBudget, make_sampler, sample_candidate
+from nas.space import DEFAULT_SPACE, load_space
 from tests.conftest import TINY_SPACE, index_of, link_subset
 
 
@@ -54,7 +57,7 @@ def test_default_space_file_loads():
         ("[architecture]\ncells = ['transformer']\n", "key 'architecture.cells'"),
         ("[architecture]\nhidden = { min = 64, max = 8 }\n", "key 'architecture.hidden'"),
         ("[formats]\npow2_bits = [2]\n", "key 'formats.pow2_bits'"),
-        ("[training]\nepochs = 0\n", "key 'training.epochs' = 0; expected a positive integer"),
+        ("[training]\nepochs = 0\n", f"key 'training.epochs' = 0; expected {limits.EPOCHS.expected()}"),
         ("[training]\nlearning_rate = { min = 0.01 }\n", "key 'training.learning_rate'"),
     ],
 )
@@ -74,7 +77,7 @@ def test_over_budget_is_pruned_before_anything_else():
     trial = study.ask()
     started = time.perf_counter()
     with pytest.raises(OverBudget) as caught:
-        sample_candidate(trial, SearchSpace(), budget_bytes=300, scope="total")
+        sample_candidate(trial, load_space(), Budget(300))
     assert time.perf_counter() - started < 0.05
     assert caught.value.total_bytes > 300
 
@@ -86,7 +89,7 @@ def test_default_space_rarely_samples_over_budget():
     for _ in range(300):
         trial = study.ask()
         try:
-            candidate = sample_candidate(trial, space, 36 * 1024, "total")
+            candidate = sample_candidate(trial, space, Budget(36 * 1024))
             sizes.append(candidate.total_bytes)
             study.tell(trial, [0.5, candidate.total_bytes])
         except OverBudget:

@@ -1,0 +1,91 @@
+"""Every numeric limit of every option, defined once.
+
+The configs' `validate()` methods, argparse (`Bound.parse` as an option type), the search-space
+reader and the memory solver all read these bounds, so a limit cannot differ between the
+command line, a config built in code and a TOML file. Imports nothing heavy: `nas --help`
+builds its parser from this module without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from nas.errors import NasError
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An inclusive range low..high (high excluded with `high_open`), of integers or numbers."""
+
+    low: float
+    high: float
+    integer: bool = True
+    high_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        return self.low <= value < self.high if self.high_open else self.low <= value <= self.high
+
+    def expected(self) -> str:
+        if self.integer:
+            return f"an integer in {self.low}..{self.high}"
+        return f"a number in {self.low} <= x < {self.high}" if self.high_open else f"a number in {self.low}..{self.high}"
+
+    def check(self, option: str, value: float) -> None:
+        """Raise the one-line NasError that names the option, the value and the range."""
+        if not self.contains(value):
+            raise NasError(f"{option} {value}: out of range; expected {self.expected()}")
+
+    def parse(self, text: str) -> float:
+        """argparse `type=`: the value, or an ArgumentTypeError that says what was expected."""
+        try:
+            value = int(text) if self.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {self.expected()}, got '{text}'") from None
+        if not self.contains(value):
+            raise argparse.ArgumentTypeError(f"expected {self.expected()}, got {value}")
+        return value
+
+
+# Architecture (nas.architecture.ModelConfig)
+LAYERS = Bound(1, 3)
+HIDDEN = Bound(1, 1024)  # also the largest answer of the budget solver
+DROPOUT = Bound(0, 1, integer=False, high_open=True)
+
+# Features (nas.features.FeatureConfig); n_mfcc must also be at most n_mels, n_hop at most n_fft
+N_MELS = Bound(8, 128)
+N_MFCC = Bound(1, N_MELS.high)
+N_FFT = Bound(64, 1024)
+HOP_LENGTH = Bound(1, N_FFT.high)
+
+# Number formats (nas.formats.QuantConfig)
+FIXED_BITS = Bound(2, 8)
+POW2_BITS = Bound(3, 6)
+FLOAT_BITS = 32
+STATE_BITS = (8, 16)
+BIAS_BITS = (16, 32)
+
+# Training (nas.recipe.TrainConfig)
+EPOCHS = Bound(1, 10_000)
+BATCH_SIZE = Bound(1, 4096)
+LEARNING_RATE = Bound(1e-6, 1, integer=False)
+WEIGHT_DECAY = Bound(0, 1, integer=False)
+PATIENCE = Bound(1, 10_000)
+LABEL_SMOOTHING = Bound(0, 1, integer=False, high_open=True)
+NOISE_STD = Bound(0, 10, integer=False)
+TIME_MASK = Bound(0, 1, integer=False, high_open=True)
+FREQ_MASK = Bound(0, 64)
+# Seeds: the search adds the trial number and a worker offset, and numpy takes at most 2**32 - 1.
+SEED = Bound(0, 2**31 - 1)
+THREADS = Bound(1, 256)
+
+# Search and reports
+BUDGET_KB = Bound(0.001, 1e6, integer=False)
+TRIALS = Bound(1, 100_000)
+WORKERS = Bound(1, 64)
+TIMEOUT_S = Bound(1, 1e7, integer=False)
+TRIAL_NUMBER = Bound(0, 10**9)

@@ -1,0 +1,56 @@
+"""The training recipe as data (TrainConfig): what `nas train` and every search trial do.
+
+Kept free of torch so that the command line can show its defaults without loading torch.
+docs/training.md records how the defaults were chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from nas import limits
+from nas.errors import NasError
+
+TRAIN_THREADS = 1  # torch threads of a training run: as fast as two for these models, and repeatable
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_epochs: int = 2  # shortened to epochs - 1 for very short runs (`for_epochs`)
+    patience: int = 20  # epochs without a better validation score before stopping
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    noise_std: float = 0.1  # Gaussian noise on normalised features
+    time_mask_fraction: float = 0.2  # one time mask of up to this share of each sequence
+    freq_mask_width: int = 2  # one band of up to this many MFCC coefficients
+    seed: int = 0
+
+    def validate(self) -> None:
+        limits.EPOCHS.check("--epochs", self.epochs)
+        limits.BATCH_SIZE.check("--batch-size", self.batch_size)
+        limits.LEARNING_RATE.check("--lr", self.learning_rate)
+        limits.WEIGHT_DECAY.check("--weight-decay", self.weight_decay)
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise NasError(f"warmup_epochs {self.warmup_epochs}: out of range; expected 0..epochs-1 ({self.epochs - 1})")
+        limits.PATIENCE.check("--patience", self.patience)
+        limits.LABEL_SMOOTHING.check("--label-smoothing", self.label_smoothing)
+        limits.NOISE_STD.check("--noise-std", self.noise_std)
+        limits.TIME_MASK.check("--time-mask", self.time_mask_fraction)
+        limits.FREQ_MASK.check("--freq-mask", self.freq_mask_width)
+        limits.SEED.check("--seed", self.seed)
+
+    @classmethod
+    def for_epochs(cls, epochs: int, **values) -> TrainConfig:
+        """The default recipe for a run of `epochs` epochs: the warm-up never takes the whole run."""
+        return cls(epochs=epochs, warmup_epochs=min(cls.warmup_epochs, epochs - 1), **values)
+
+    def with_seed(self, seed: int) -> TrainConfig:
+        return replace(self, seed=seed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

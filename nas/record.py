@@ -1,0 +1,127 @@
+"""The trial record: what the search stores on each trial and what reports and export read.
+
+Stored as Optuna user attributes, one per field (so optuna-dashboard shows them and older
+studies, which used the same names, still read), written only by `TrialRecord.user_attrs` and
+read only by `TrialRecord.from_trial`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from nas.architecture import ModelConfig
+from nas.features import FeatureConfig
+from nas.formats import QuantConfig
+from nas.memory import Budget
+from nas.stats import Accuracy
+
+SCORED_BY_ENGINE = "integer engine"
+SCORED_BY_FLOAT = "float model"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int = -1  # set from the Optuna trial when read back
+    state: str = "complete"  # complete | pruned | fail | running | waiting
+    params: dict = field(default_factory=dict)
+    total_bytes: int | None = None
+    over_budget: bool = False  # pruned before training: even its smallest hidden size was over budget
+    prune_ms: float | None = None
+    model_config: ModelConfig | None = None
+    quant_config: QuantConfig | None = None
+    feature_config: FeatureConfig | None = None
+    memory: dict | None = None  # MemoryBreakdown.to_dict()
+    val: Accuracy | None = None  # the search objective: the integer engine on the validation part
+    test: Accuracy | None = None  # only reported
+    scored_by: str | None = None
+    fake_quant_val_accuracy: float | None = None
+    int_float_test_agreement: float | None = None
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    train_seconds: float | None = None
+    checkpoint: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.state == "complete" and self.val is not None
+
+    def objectives(self) -> tuple[float, float]:
+        """The study's two values: validation accuracy (maximised) and total_bytes (minimised)."""
+        return self.val.value, float(self.total_bytes)
+
+    def within(self, budget: Budget) -> bool:
+        if self.memory is not None:
+            return budget.admits(self.memory)
+        return self.total_bytes is not None and self.total_bytes <= budget.limit_bytes
+
+    def user_attrs(self) -> dict:
+        """JSON-able attributes for `trial.set_user_attr`; what is unset is left out."""
+        attrs = {
+            "total_bytes": self.total_bytes,
+            "over_budget": self.over_budget or None,
+            "prune_ms": self.prune_ms,
+            "model_config": self.model_config.to_dict() if self.model_config else None,
+            "quant_config": self.quant_config.to_dict() if self.quant_config else None,
+            "feature_config": self.feature_config.to_dict() if self.feature_config else None,
+            "memory": self.memory,
+            "scored_by": self.scored_by,
+            "fake_quant_val_accuracy": self.fake_quant_val_accuracy,
+            "int_float_test_agreement": self.int_float_test_agreement,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "train_seconds": self.train_seconds,
+            "checkpoint": self.checkpoint,
+        }
+        for part in ("val", "test"):
+            accuracy = getattr(self, part)
+            if accuracy is not None:
+                attrs |= {f"{part}_correct": accuracy.correct, f"{part}_total": accuracy.total}
+        return {key: value for key, value in attrs.items() if value is not None}
+
+    @classmethod
+    def from_trial(cls, trial) -> TrialRecord:
+        """Read an `optuna.trial.FrozenTrial` written by the search."""
+        attrs = trial.user_attrs
+
+        def config(kind, key):
+            return kind(**attrs[key]) if key in attrs else None
+
+        def accuracy(part):
+            return Accuracy(attrs[f"{part}_correct"], attrs[f"{part}_total"]) if f"{part}_correct" in attrs else None
+
+        return cls(
+            number=trial.number,
+            state=trial.state.name.lower(),
+            params=dict(trial.params),
+            total_bytes=attrs.get("total_bytes"),
+            over_budget=bool(attrs.get("over_budget", False)),
+            prune_ms=attrs.get("prune_ms"),
+            model_config=config(ModelConfig, "model_config"),
+            quant_config=config(QuantConfig, "quant_config"),
+            feature_config=config(FeatureConfig, "feature_config"),
+            memory=attrs.get("memory"),
+            val=accuracy("val"),
+            test=accuracy("test"),
+            scored_by=attrs.get("scored_by"),
+            fake_quant_val_accuracy=attrs.get("fake_quant_val_accuracy"),
+            int_float_test_agreement=attrs.get("int_float_test_agreement"),
+            best_epoch=attrs.get("best_epoch"),
+            epochs_run=attrs.get("epochs_run"),
+            train_seconds=attrs.get("train_seconds"),
+            checkpoint=attrs.get("checkpoint"),
+        )
+
+    def numbered(self, number: int, state: str) -> TrialRecord:
+        return replace(self, number=number, state=state)
+
+    def describe(self) -> str:
+        """One line: the configuration."""
+        if self.model_config is None or self.quant_config is None:
+            return ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        model, quant = self.model_config, self.quant_config
+        return f"{model.cell.upper()} {model.layers}x{model.hidden}, {model.n_input} MFCC, {quant.describe()}"
+
+
+def read_records(study) -> list[TrialRecord]:
+    """Every trial of an Optuna study, as records, in trial order."""
+    return [TrialRecord.from_trial(trial) for trial in study.get_trials(deepcopy=False)]

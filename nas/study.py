@@ -1,0 +1,98 @@
+"""What a search is asked to do, where its study lives and what it was created with, with the
+search's defaults. Free of Optuna, so the command line can show them without loading it;
+`nas.search` opens and runs studies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nas.data import OFFICIAL
+from nas.memory import Budget, format_bytes
+from nas.space import SearchSpace
+
+DEFAULT_RESULTS = Path("results")
+SAMPLERS = ("tpe", "random")
+SEARCH_WEIGHTS = ("pow2", "fixed", "float", "any")  # --weights of nas search: one scheme, or all
+DEFAULT_WEIGHTS = "pow2"
+DEFAULT_TRIALS = 30
+DEFAULT_WORKERS = 2
+DEFAULT_SEED = 0
+DEFAULT_SAMPLER = "tpe"
+
+
+def default_study_name(weights: str, budget_kb: float) -> str:
+    return f"{weights}-{budget_kb:g}kb"
+
+
+DEFAULT_STUDY = default_study_name(DEFAULT_WEIGHTS, 36)  # the README's main job: nas search --budget-kb 36 --weights pow2
+
+
+@dataclass(frozen=True)
+class StudyLocation:
+    """A study's folder under the results folder, and its Optuna storage."""
+
+    name: str = DEFAULT_STUDY
+    storage: str | None = None  # any Optuna storage URL; default: SQLite in the study folder
+    results_dir: Path = DEFAULT_RESULTS
+
+    @property
+    def study_dir(self) -> Path:
+        return self.results_dir / self.name
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What a study was created with. A resume must agree; --trials, --workers and --timeout may change."""
+
+    budget_bytes: int
+    budget_scope: str
+    weights: str
+    split: str
+    seed: int
+    sampler: str
+    space: dict  # SearchSpace.values(): the space's content, not its file name
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.budget_bytes, self.budget_scope)
+
+    def difference(self, other: StudySettings) -> str | None:
+        """The first setting in which `other` differs from this one: the option and both values."""
+        if other.budget_bytes != self.budget_bytes:
+            return f"--budget-kb {format_bytes(self.budget_bytes)}, not {format_bytes(other.budget_bytes)}"
+        options = [("--budget-scope", "budget_scope"), ("--weights", "weights"), ("--split", "split")]
+        for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
+            if getattr(other, name) != getattr(self, name):
+                return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
+        for key in self.space:
+            if other.space.get(key) != self.space[key]:
+                return f"a --space with {key} = {self.space[key]}, not {other.space.get(key)}"
+        return None
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    budget: Budget
+    space: SearchSpace
+    weights: str = DEFAULT_WEIGHTS  # one of SEARCH_WEIGHTS; narrows the space
+    location: StudyLocation = field(default_factory=StudyLocation)
+    trials: int = DEFAULT_TRIALS
+    timeout_s: float | None = None
+    seed: int = DEFAULT_SEED
+    sampler: str = DEFAULT_SAMPLER
+    workers: int = DEFAULT_WORKERS
+    split: str = OFFICIAL
+
+    @property
+    def searched_space(self) -> SearchSpace:
+        return self.space.restricted_to(self.weights)
+
+    def settings(self) -> StudySettings:
+        return StudySettings(
+            self.budget.limit_bytes, self.budget.scope, self.weights, self.split, self.seed, self.sampler, self.space.values()
+        )
