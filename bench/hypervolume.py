@@ -19,19 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-import optuna
-
 from nas.cli import main as nas_main
-from nas.search import hypervolume
+from nas.pareto import front_hypervolume
+from nas.record import read_records
+from nas.search import load_existing_study
 from nas.space import DEFAULT_SPACE
-
-
-def study_points(storage: str, name: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]], int]:
-    study = optuna.load_study(study_name=name, storage=storage)
-    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    val = [(t.values[0], t.values[1]) for t in complete]
-    test = [(t.user_attrs["test_correct"] / t.user_attrs["test_total"], t.values[1]) for t in complete]
-    return val, test, len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)))
+from nas.study import StudyLocation
 
 
 def main() -> int:
@@ -50,20 +43,19 @@ def main() -> int:
         "seed": args.seed,
         "samplers": {},
     }
-    budget_bytes = int(args.budget_kb * 1024)
     for sampler, name in names.items():
         argv = ["search", "--budget-kb", f"{args.budget_kb:g}", "--weights", "pow2", "--trials", str(args.trials)]
         argv += ["--seed", str(args.seed), "--sampler", sampler, "--study", name, "--results-dir", args.results_dir]
         if nas_main(argv) != 0:
             return 1
-        storage = f"sqlite:///{(Path(args.results_dir) / name / 'study.db').resolve()}"
-        val, test, finished = study_points(storage, name)
+        study, settings = load_existing_study(StudyLocation(name, None, Path(args.results_dir)))
+        records = read_records(study)
         report["samplers"][sampler] = {
             "study": name,
-            "finished_trials": finished,
-            "val_hypervolume": hypervolume(val, budget_bytes),
-            "test_hypervolume": hypervolume(test, budget_bytes),
-            "best_val_accuracy": max(a for a, _ in val),
+            "finished_trials": sum(r.state in ("complete", "pruned") for r in records),
+            "val_hypervolume": front_hypervolume(records, settings.budget, "val"),
+            "test_hypervolume": front_hypervolume(records, settings.budget, "test"),
+            "best_val_accuracy": max(r.val.value for r in records if r.trained),
         }
     out = Path(__file__).parent / "results" / f"hypervolume{suffix}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -21,7 +21,8 @@ from nas.architecture import ModelConfig
 from nas.data import find_data_dir, load_split
 from nas.features import FeatureCache, FeatureConfig, build_feature_set
 from nas.formats import QuantConfig
-from nas.train import TrainConfig, train_model
+from nas.recipe import TrainConfig
+from nas.train import train_model
 
 EPOCHS = 4  # per round, the first is a warm-up
 ROUNDS = 3

@@ -23,7 +23,8 @@ from nas.data import find_data_dir, load_split
 from nas.features import FeatureCache, FeatureConfig, build_feature_set
 from nas.formats import QuantConfig
 from nas.memory import KB, memory_breakdown
-from nas.train import TrainConfig, train_model
+from nas.recipe import TrainConfig
+from nas.train import train_model
 
 BUDGET_BYTES = 36 * KB
 CANDIDATES = {

@@ -19,7 +19,8 @@ import torch
 from nas.data import find_data_dir, load_split
 from nas.features import FeatureCache, FeatureConfig, build_feature_set
 from nas.models import ModelConfig
-from nas.train import TrainConfig, train_model
+from nas.recipe import TrainConfig
+from nas.train import train_model
 
 RECIPES = {
     "plain (no augmentation, no weight decay, 30 epochs)": TrainConfig(epochs=30, augment=False, weight_decay=0.0),

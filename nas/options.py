@@ -40,7 +40,8 @@ class HelpFormatter(argparse.HelpFormatter):
         unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
         if "default:" in text or not action.option_strings or unset:
             return text
-        return f"{text} (default: %(default)s)".strip()
+        shown = " ".join(map(str, action.default)) if isinstance(action.default, list | tuple) else "%(default)s"
+        return f"{text} (default: {shown})".strip()
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,7 +140,12 @@ def add_split_option(parser: argparse.ArgumentParser, default: str | None = OFFI
 
 
 def add_budget_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--budget-kb", type=limits.BUDGET_KB.parse, required=required, help="memory budget in kB (1 kB = 1024 B)")
+    parser.add_argument(
+        "--budget-kb",
+        type=limits.BUDGET_KB.parse,
+        required=required,
+        help="memory budget in kB (1 kB = 1024 B)" + ("" if required else " (default: none, the breakdown only)"),
+    )
     parser.add_argument("--budget-scope", choices=BUDGET_SCOPES, default="total", help="total_bytes, or only the packed weights")
 
 
@@ -181,7 +187,9 @@ def build_parser() -> Parser:
     add_split_option(train)
     train.add_argument("--out", help="folder for checkpoints and summary.json (default: results/train/<cell>-l<layers>-h<hidden>-mfcc<n>)")
     train.add_argument(
-        "--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint (its own configuration is used)"
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue an interrupted run from its checkpoint, with its own configuration (default: start a new run)",
     )
     train.set_defaults(command="train")
 
@@ -189,7 +197,9 @@ def build_parser() -> Parser:
     add_model_options(memory, features=False)
     add_quant_options(memory)
     add_budget_options(memory, required=False)
-    memory.add_argument("--solve", choices=("hidden",), help="find the largest hidden size within --budget-kb")
+    memory.add_argument(
+        "--solve", choices=("hidden",), help="find the largest hidden size within --budget-kb (default: size the given --hidden)"
+    )
     memory.set_defaults(command="memory")
 
     search = commands.add_parser("search", help="search architectures and formats for the Pareto front of accuracy against memory")
@@ -238,7 +248,7 @@ def build_parser() -> Parser:
     evaluate.add_argument("export_dir", help="a folder written by 'nas export'")
     add_split_option(evaluate, default=None, help=f"{SPLIT_HELP} (default: the split the model was trained on)")
     evaluate.add_argument("--part", choices=PARTS, default="test", help="which part of the split")
-    evaluate.add_argument("--html", help="also write the confusion matrix as a plotly heatmap page")
+    evaluate.add_argument("--html", help="also write the confusion matrix as a plotly heatmap page (default: no page)")
     add_data_options(evaluate)
     evaluate.set_defaults(command="evaluate")
     return parser

@@ -38,10 +38,11 @@ def pareto_front(records: list[TrialRecord], budget: Budget) -> list[TrialRecord
 
 
 def select_best(records: list[TrialRecord], budget: Budget) -> TrialRecord | None:
-    """The most accurate trial (validation) within the budget; on a tie the smaller, then the
-    earlier. It is always on the front."""
+    """The most accurate trial (validation) within the budget: the largest point of the front. A
+    more accurate trial is never smaller than a front point, so the front holds no two trials of
+    equal accuracy but different size; of identical points the earliest trial is taken."""
     front = pareto_front(records, budget)
-    return max(front, key=lambda r: (r.val.value, -r.total_bytes, -r.number)) if front else None
+    return max(front, key=lambda r: (r.val.value, -r.number)) if front else None
 
 
 def hypervolume(points: list[Point], budget_bytes: int) -> float:

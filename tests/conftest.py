@@ -11,19 +11,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# A search space small enough for a search of a few trials to take seconds (search and export tests).
-TINY_SPACE = """
-[architecture]
-cells = ["gru"]
-layers = [1]
-hidden = { min = 4, max = 12 }
-n_mfcc = [13]
-[formats]
-pow2_bits = [4]
-[training]
-epochs = 2
-patience = 2
-"""
 
 
 def real_data_dir() -> Path:
@@ -37,6 +24,18 @@ def real_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def fsdd_dir() -> Path:
     return real_data_dir()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs as `nas train` and the search workers do, with one torch thread, whatever
+    an earlier test set: results then do not depend on the order tests run in."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -3,14 +3,23 @@ runs end to end on a small real subset."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
+from nas.architecture import ModelConfig
 from nas.cli import main
+from nas.features import FeatureCache, FeatureConfig, load_features
+from nas.formats import QuantConfig
+from nas.intmodel import from_float_model
+from nas.memory import memory_breakdown
+from nas.train import model_from_checkpoint, predict_logits
 from tests.conftest import index_of, link_subset, write_wav
 
 
@@ -133,9 +142,14 @@ def test_resume_of_a_damaged_checkpoint(tmp_path, capsys, fsdd_dir):
 
 def test_memory_command_prints_the_breakdown_and_solves_hidden(capsys):
     code, out, _ = run(["memory", "--cell", "gru", "--hidden", "64", "--n-mfcc", "13", "--weights", "pow2", "--weight-bits", "4"], capsys)
-    assert code == 0 and "9.00 kB (9,211 B)" in out and "7,712" in out
+    assert code == 0 and "9.00 kB (9,211 B)" in out and "7,712" in out  # docs/memory-model.md works it out by hand
     code, out, _ = run(["memory", "--weights", "pow2", "--budget-kb", "36", "--solve", "hidden"], capsys)
-    assert code == 0 and "largest hidden size within 36.00 kB (36,864 B) (total): 142" in out and "fits" in out
+    quant = QuantConfig.make("pow2", 4)
+    fits = [h for h in range(1, 400) if memory_breakdown(ModelConfig(hidden=h), quant).total_bytes <= 36 * 1024]
+    assert fits == list(range(1, fits[-1] + 1))  # bytes grow with the hidden size: the largest is the answer
+    assert code == 0 and f"largest hidden size within 36.00 kB (36,864 B) (total): {fits[-1]}" in out and "| fits" in out
+    size = memory_breakdown(ModelConfig(hidden=fits[-1]), quant).total_bytes
+    assert f"uses {size / 1024:,.2f} kB ({size:,} B)" in out
     code, out, _ = run(["memory", "--hidden", "256", "--budget-kb", "36"], capsys)
     assert code == 0 and "over budget" in out
 
@@ -168,7 +182,86 @@ def test_quantized_training_reports_the_integer_engine(tmp_path, fsdd_dir, capsy
     assert "int test accuracy" in text and "pow2 4-bit weights" in text and "total_bytes" in text
     checkpoint = torch.load(out / "seed0.pt", weights_only=True)
     metrics = checkpoint["metrics"]
-    assert metrics["int_test_total"] == 300 and 0 <= metrics["int_float_test_agreement"] <= 1
     assert checkpoint["quant_config"]["weights"] == "pow2"
+    # the stored figures, recomputed from the checkpoint: integer engine, and its agreement with the fake-quant model
+    split, features = load_features(data, "official", FeatureConfig(**checkpoint["feature_config"]), FeatureCache(None))
+    frames, labels = features.part("test")
+    model = model_from_checkpoint(checkpoint)
+    engine_classes = from_float_model(model, QuantConfig(**checkpoint["quant_config"])).predict(frames)[1]
+    fake_classes = predict_logits(model, frames, torch.device("cpu")).argmax(axis=1)
+    assert metrics["int_test_total"] == len(split.test) == 300
+    assert metrics["int_test_correct"] == int((engine_classes == labels).sum())
+    assert metrics["int_float_test_agreement"] == float((engine_classes == fake_classes).mean())
     code, text, _ = run(["train", "--data-dir", str(data), "--resume", str(out / "seed0.pt")], capsys)
     assert code == 0 and f"({metrics['int_test_correct']}/300)" in text
+
+
+def test_help_and_memory_do_not_load_torch():
+    """Building the parser and sizing a model need neither torch nor Optuna: they start at once."""
+    script = """
+import sys
+from nas.cli import main
+for argv in (["--help"], ["train", "--help"], ["search", "--help"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+assert main(["memory", "--hidden", "8", "--weights", "pow2", "--budget-kb", "4", "--solve", "hidden"]) == 0
+print("LOADED", sorted(m for m in ("torch", "torchaudio", "optuna", "sklearn") if m in sys.modules))
+"""
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert "LOADED []" in process.stdout
+
+
+def all_parsers(parser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from all_parsers(child)
+
+
+def test_every_option_says_its_default():
+    """Each option's help shows its default, or says in words what happens without it."""
+    from nas.options import build_parser
+
+    checked = 0
+    for parser in all_parsers(build_parser()):
+        formatter = parser._get_formatter()
+        one_of = {action for group in parser._mutually_exclusive_groups if group.required for action in group._group_actions}
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or action.nargs == 0 or action.required or action in one_of:
+                continue  # positionals, flags, --help/--version, required options and choices
+            text = formatter._expand_help(action)
+            if action.default is not None:
+                shown = " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
+                assert f"(default: {shown})" in " ".join(text.split()), (parser.prog, action.option_strings, text)
+            else:
+                assert "default:" in text, (parser.prog, action.option_strings, text)
+            checked += 1
+    assert checked > 60
+
+
+def test_reproducibility_is_promised_only_where_it_holds(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "any machine" not in text and "same thread count, torch version and CPU type" in text
+
+
+def test_interrupted_training_names_its_checkpoint_and_the_resume_command(tmp_path, fsdd_dir):
+    data = link_subset(fsdd_dir, tmp_path / "data", lambda name: index_of(name) < 14)
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "nas.cli", "train", "--data-dir", str(data), "--hidden", "8", "--epochs", "500", "--out", str(out)]
+    process = subprocess.Popen([*argv, "--seed", "3", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "seed3.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    checkpoint = out / "seed3.pt"
+    assert f"continue with: nas train --resume {checkpoint} --data-dir {data}" in err and "seeds not started: 4" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert torch.load(checkpoint, weights_only=True)["resume"]["epoch"] >= 1

@@ -13,15 +13,14 @@ from nas.architecture import ModelConfig
 from nas.cli import main
 from nas.formats import QuantConfig
 from nas.memory import memory_breakdown
-from tests.conftest import TINY_SPACE, index_of, link_subset
+from tests.conftest import index_of, link_subset
 
 
 @pytest.fixture(scope="module")
 def study(fsdd_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     data = link_subset(fsdd_dir, root / "data", lambda name: index_of(name) < 14)
-    (root / "space.toml").write_text(TINY_SPACE)
-    argv = ["search", "--budget-kb", "4", "--space", str(root / "space.toml"), "--data-dir", str(data)]
+    argv = ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(data)]
     assert main([*argv, "--results-dir", str(root / "results"), "--study", "e", "--trials", "3", "--workers", "1"]) == 0
     return root, data
 
@@ -126,3 +125,20 @@ def test_exported_c_code_agrees_on_real_test_frames(study):
     assert packed == (out / "weights.bin").stat().st_size
     description = json.loads((out / "model.json").read_text())
     assert int((classes == labels).sum()) == description["accuracy"]["test_correct"]
+
+
+def test_evaluate_warns_when_the_files_were_trained_on(study, capsys):
+    """speaker:george's test part is all of george's files; a model trained on the official split
+    learned from george's index 10-13 here: that overlap is said, with its count."""
+    root, data = study
+    out = root / "warn"
+    assert main(export_argv(root, "--best", "--out", str(out))) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--split", "speaker:george"]) == 0
+    captured = capsys.readouterr()
+    george = sorted(data.glob("*_george_*.wav"))
+    trained_on = [p for p in george if index_of(p.name) >= 10]
+    assert 0 < len(trained_on) < len(george)
+    assert f"warning: {len(trained_on)} of these {len(george)} files were in the train part of split 'official'" in captured.err
+    assert main(["evaluate", str(out), "--data-dir", str(data)]) == 0  # its own split's test part: held out, no warning
+    assert "warning" not in capsys.readouterr().err

@@ -86,11 +86,19 @@ def test_damaged_cache_file_is_recomputed(small, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(expected, values, strict=True))
 
 
-def test_memory_only_cache_writes_nothing(small, tmp_path):
+def test_memory_only_cache_writes_nothing(small, tmp_path, monkeypatch):
+    """--no-cache: nothing lands in the folder the cache would otherwise use."""
     _, waveforms = small
-    cache = FeatureCache(directory=None)
-    cache.get([waveforms["3_theo_0.wav"]], FeatureConfig())
-    assert cache.misses == 1 and not list(tmp_path.iterdir())
+    default = tmp_path / "default-cache"
+    monkeypatch.setenv("NAS_CACHE_DIR", str(default))
+    FeatureCache().get([waveforms["3_theo_0.wav"]], FeatureConfig())
+    assert len(list(default.glob("mfcc-*.npz"))) == 1  # the folder the memory-only cache must leave alone
+    for file in default.iterdir():
+        file.unlink()
+    cache = FeatureCache.at(None, memory_only=True)
+    assert cache.get([waveforms["3_theo_0.wav"]], FeatureConfig()) is cache.get([waveforms["3_theo_0.wav"]], FeatureConfig())
+    assert (cache.misses, cache.hits) == (1, 1) and not list(default.iterdir())
+    assert FeatureCache.at(str(tmp_path / "given")).directory == tmp_path / "given"
 
 
 @pytest.mark.parametrize(
@@ -105,3 +113,14 @@ def test_memory_only_cache_writes_nothing(small, tmp_path):
 def test_feature_config_ranges(change, option):
     with pytest.raises(NasError, match=option):
         replace(FeatureConfig(), **change).validate()
+
+
+def test_front_end_description_is_read_off_the_transform():
+    """model.json's front_end block comes from the transform that computes the features."""
+    from nas.mfcc import describe_frontend
+
+    default, other = describe_frontend(FeatureConfig()), describe_frontend(FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160))
+    assert "length 256, hop 80, centre padding off" in default["window"] and "periodic" in default["window"]
+    assert default["mel"].startswith("40 HTK-scale") and "20-4000 Hz" in default["mel"]
+    assert default["dct"] == "type 2, norm ortho, first 13 coefficients" and "- 80 dB" in default["log"]
+    assert "length 512, hop 160" in other["window"] and other["mel"].startswith("64 ") and other["dct"].endswith("first 20 coefficients")

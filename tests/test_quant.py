@@ -16,6 +16,7 @@ from nas.quant import (
     float_weight,
     pow2_codes,
     pow2_decode,
+    pow2_e_max,
     quantize_tensor,
 )
 
@@ -56,6 +57,16 @@ def test_pow2_value_set(bits):
     assert q.codes.min() >= 0 and q.codes.max() < 2**bits
     zero_codes = q.codes[decoded == 0] % 2 ** (bits - 1)
     assert (zero_codes == levels).all()  # one code (all ones) means zero
+
+
+@pytest.mark.parametrize(
+    ("largest", "e_max"),
+    [(0.75, 0), (1.0, 0), (1.41, 0), (1.42, 1), (0.7, -1), (0.7072, 0), (3.0, 2), (0.011, -7)],  # 2**(e +- 1/2) bounds
+)
+def test_pow2_scale_is_the_nearest_power_of_two_in_the_log_domain(largest, e_max):
+    assert pow2_e_max(largest) == e_max
+    q = quantize_tensor(torch.tensor([largest, -largest / 3, 0.0]), QuantConfig.make("pow2", 4))
+    assert q.shift == e_max and q.decode().abs().max() == 2.0**e_max  # 0.75 becomes 1.0, not 0.5
 
 
 def test_pow2_rounds_in_the_log_domain_and_flushes_tiny_values():

@@ -1,4 +1,5 @@
-"""The search: space files, budget pruning, a short real search, resume, determinism."""
+"""The search: space files, budget pruning, a short real search whose objective is recomputed,
+resume (new trials, same settings), determinism, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -16,12 +19,18 @@ import pytest
 
 from nas import limits
 from nas.cli import main
+from nas.data import load_split
 from nas.errors import NasError
+from nas.features import FeatureCache, FeatureConfig, Normaliser, build_feature_set
+from nas.intmodel import from_float_model
 from nas.memory import Budget
-from nas.pareto import hypervolume
-from nas.search import OverBudget, make_sampler, sample_candidate
-from nas.space import DEFAULT_SPACE, load_space
-from tests.conftest import TINY_SPACE, index_of, link_subset
+from nas.record import TrialRecord
+from nas.search import OverBudget, make_sampler, open_study, sample_candidate
+from nas.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
+from nas.stats import Accuracy
+from nas.study import SearchOptions, StudyLocation
+from nas.train import load_checkpoint, model_from_checkpoint
+from tests.conftest import REPO, index_of, link_subset
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +38,47 @@ def subset(fsdd_dir, tmp_path_factory):
     return link_subset(fsdd_dir, tmp_path_factory.mktemp("subset") / "data", lambda name: index_of(name) < 14)
 
 
-@pytest.fixture
-def tiny_space(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY_SPACE)
-    return path
+def search_argv(subset, results, *extra):
+    return ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(subset), "--results-dir", str(results), *extra]
 
 
-def search_argv(subset, space, results, *extra):
-    return ["search", "--budget-kb", "4", "--space", str(space), "--data-dir", str(subset), "--results-dir", str(results), *extra]
+def load(results: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{results / name / 'study.db'}")
+
+
+@pytest.fixture(scope="module")
+def searched(subset, tmp_path_factory):
+    """A finished 3-trial search of the smoke space (read only: tests must not change it)."""
+    results = tmp_path_factory.mktemp("searched")
+    assert main([*search_argv(subset, results, "--study", "s", "--workers", "1", "--trials", "3")]) == 0
+    return results
 
 
 def test_default_space_file_loads():
-    space = load_space(DEFAULT_SPACE)
+    space = load_space()
     assert space.cells == ("gru", "lstm") and space.weights == ("pow2", "fixed") and space.hidden_min == 16
     assert space.restricted_to("pow2").weights == ("pow2",)
     assert space.restricted_to("any").weights == ("float", "fixed", "pow2")
+    assert load_space(DEFAULT_SPACE) == space
+
+
+def test_default_space_sets_every_key_and_ships_with_the_package():
+    """The one definition of the default: a file inside the package (so a wheel carries it, by
+    the package data of pyproject.toml), setting every key; the project's search_spaces/ links it."""
+    document = tomllib.loads(DEFAULT_SPACE.read_text())
+    assert {f"{table}.{key}" for table, keys in document.items() for key in keys} == set(load_space().values())
+    assert DEFAULT_SPACE.parent.parent == Path(__import__("nas").__file__).parent
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["nas"]
+    assert any(DEFAULT_SPACE.relative_to(DEFAULT_SPACE.parent.parent).match(pattern) for pattern in package_data)
+    assert (REPO / "search_spaces" / "default.toml").resolve() == DEFAULT_SPACE.resolve()
+
+
+def test_a_space_file_overrides_only_the_keys_it_sets(tmp_path):
+    path = tmp_path / "narrow.toml"
+    path.write_text("[architecture]\ncells = ['lstm']\n")
+    narrow, default = load_space(path), load_space()
+    assert narrow.cells == ("lstm",) and replace(narrow, cells=default.cells, source=default.source) == default
+    assert resolve_space_path("smoke") == SPACES_DIR / "smoke.toml" and load_space(resolve_space_path("smoke")).epochs == 2
 
 
 @pytest.mark.parametrize(
@@ -99,45 +133,107 @@ def test_default_space_rarely_samples_over_budget():
     assert max(sizes) <= 36 * 1024 and min(sizes) < 4 * 1024  # the whole range is explored
 
 
-def test_hypervolume():
-    assert hypervolume([], 100) == 0
-    assert hypervolume([(1.0, 0)], 100) == pytest.approx(1.0)
-    assert hypervolume([(0.5, 50), (1.0, 200)], 100) == pytest.approx(0.25)  # the second is over budget
-    assert hypervolume([(0.5, 0), (0.9, 50)], 100) == pytest.approx(0.5 * 0.5 + 0.9 * 0.5)
-
-
-def test_short_search_writes_front_files_and_resumes(subset, tiny_space, tmp_path, capsys):
-    results = tmp_path / "results"
-    argv = search_argv(subset, tiny_space, results, "--study", "s", "--workers", "1")
-    assert main([*argv, "--trials", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "Pareto front of 's'" in out and "pareto.html" in out
-    folder = results / "s"
+def test_search_writes_the_front_files(searched, capsys):
+    folder = searched / "s"
     front = json.loads((folder / "pareto.json").read_text())["front"]
     assert front and all(row["total_bytes"] <= 4096 for row in front)
     assert (folder / "pareto.csv").read_text().startswith("trial,")
     assert "plotly" in (folder / "pareto.html").read_text()
     assert all(Path(row["checkpoint"]).is_file() for row in front)
-    storage = f"sqlite:///{folder / 'study.db'}"
-    first = {t.number: t.values for t in optuna.load_study(study_name="s", storage=storage).trials}
-    assert main([*argv, "--trials", "3"]) == 0  # continues to 3 finished trials in total
-    assert "2 of 3 trials already finished" in capsys.readouterr().out
-    trials = optuna.load_study(study_name="s", storage=storage).trials
-    assert len(trials) == 3 and {t.number: t.values for t in trials if t.number in first} == first
-    assert main(["pareto", "--study", "s", "--results-dir", str(results)]) == 0
-    assert main(["plot", "--study", "s", "--results-dir", str(results)]) == 0
-    (folder / "pareto.html").unlink()
-    assert main(["plot", "--study", "s", "--results-dir", str(results)]) == 0 and (folder / "pareto.html").is_file()
+    assert main(["pareto", "--study", "s", "--results-dir", str(searched)]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front of 's'" in out and "pareto.html" in out
+    assert "this run" not in out  # a report of a stored study does not time a search that did not run
 
 
-def test_budget_too_small_for_anything(subset, tiny_space, tmp_path, capsys):
+def test_objective_is_the_integer_engines_validation_accuracy(searched, subset):
+    """Each trial's first value, recomputed from its checkpoint: the integer engine on the
+    validation part; the test part is stored apart and is not the objective."""
+    study = load(searched, "s")
+    split, waveforms = load_split(subset, "official")
+    differ = 0
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        record = TrialRecord.from_trial(trial)
+        checkpoint = load_checkpoint(Path(record.checkpoint))
+        engine = from_float_model(model_from_checkpoint(checkpoint), record.quant_config)
+        features = build_feature_set(
+            split,
+            waveforms,
+            FeatureConfig(**checkpoint["feature_config"]),
+            FeatureCache(None),
+            Normaliser.from_dict(checkpoint["normaliser"]),
+        )
+        scores = {}
+        for part in ("val", "test"):
+            frames, labels = features.part(part)
+            scores[part] = Accuracy(int((engine.predict(frames)[1] == labels).sum()), len(labels))
+        assert trial.values[0] == scores["val"].value and record.val == scores["val"]
+        assert record.test == scores["test"] and record.scored_by == "integer engine"
+        assert trial.values[1] == record.total_bytes == record.memory["total_bytes"]
+        differ += scores["val"] != scores["test"]
+    assert differ, "every trial scored the same on val and test: the check above could not tell them apart"
+
+
+def test_resume_continues_with_new_trials(subset, tmp_path, capsys):
+    """A second run of the same command adds trials (the first run's stay as they were), and
+    their sampled parameters are new, not a replay of the first run's."""
+    argv = search_argv(subset, tmp_path, "--study", "r", "--workers", "1")
+    assert main([*argv, "--trials", "2"]) == 0
+    first = {t.number: (t.params, t.values) for t in load(tmp_path, "r").trials}
+    capsys.readouterr()
+    assert main([*argv, "--trials", "4", "--timeout", "600"]) == 0  # --trials and --timeout may change
+    assert "2 of 4 trials already finished" in capsys.readouterr().out
+    trials = load(tmp_path, "r").trials
+    assert len(trials) == 4 and {t.number: (t.params, t.values) for t in trials if t.number in first} == first
+    for new in trials[2:]:
+        assert all(new.params != old for old, _ in first.values()), new.params
+
+
+STORED = {
+    "--weights": ["--weights", "fixed"],
+    "--split": ["--split", "speaker:theo"],
+    "--budget-scope": ["--budget-scope", "weights"],
+    "--seed": ["--seed", "1"],
+    "--sampler": ["--sampler", "random"],
+    "--budget-kb": ["--budget-kb", "5"],
+}
+
+
+@pytest.mark.parametrize("option", [*STORED, "--space"])
+def test_resume_with_other_settings_is_refused(option, subset, tmp_path, capsys):
+    """A study stores what it searches; a run that differs is refused with one line naming the
+    difference, before any worker starts, and the study is left as it was."""
+    base = search_argv(subset, tmp_path, "--study", "x", "--trials", "1", "--workers", "1")
+    options = SearchOptions(budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("x", None, tmp_path))
+    open_study(options)  # created as the base command would create it
+    if option == "--space":
+        changed = tmp_path / "other.toml"
+        changed.write_text((SPACES_DIR / "smoke.toml").read_text().replace("pow2_bits = [4]", "pow2_bits = [5]"))
+        argv = [*base, "--space", str(changed)]
+    else:
+        argv = [*base, *STORED[option]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--study x: was created with" in err and option in err, err
+    assert len(load(tmp_path, "x").trials) == 0
+
+
+def test_settings_differences_name_the_space_key(tmp_path):
+    space = load_space(resolve_space_path("smoke"))
+    options = SearchOptions(budget=Budget(4096), space=space, location=StudyLocation("k", None, tmp_path))
+    open_study(options)
+    with pytest.raises(NasError, match=r"architecture\.layers = \[1\], not \[1, 2\]"):
+        open_study(replace(options, space=replace(space, layers=(1, 2))))
+
+
+def test_budget_too_small_for_anything(subset, tmp_path, capsys):
     code = main(
         [
             "search",
             "--budget-kb",
             "0.2",
             "--space",
-            str(tiny_space),
+            "smoke",
             "--data-dir",
             str(subset),
             "--results-dir",
@@ -153,12 +249,11 @@ def test_budget_too_small_for_anything(subset, tiny_space, tmp_path, capsys):
     assert "--budget-kb 0.20 (204 B): no configuration of the search space fits (3 of 3 sampled trials were over budget)" in err
 
 
-def test_same_seed_same_trials_with_one_worker(subset, tiny_space, tmp_path):
+def test_same_seed_same_trials_with_one_worker(subset, tmp_path):
     params = []
     for name in ("a", "b"):
-        assert main([*search_argv(subset, tiny_space, tmp_path, "--study", name, "--workers", "1", "--trials", "2", "--seed", "7")]) == 0
-        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / name / 'study.db'}")
-        params.append([(t.params, t.values) for t in study.trials])
+        assert main([*search_argv(subset, tmp_path, "--study", name, "--workers", "1", "--trials", "2", "--seed", "7")]) == 0
+        params.append([(t.params, t.values) for t in load(tmp_path, name).trials])
     assert params[0] == params[1]
 
 
@@ -167,9 +262,9 @@ def test_unknown_study_for_pareto(tmp_path, capsys):
     assert "--study nope: no study at" in capsys.readouterr().err
 
 
-def test_interrupted_search_keeps_finished_trials(subset, tiny_space, tmp_path):
+def test_interrupted_search_keeps_finished_trials(subset, tmp_path):
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "nas.cli", *search_argv(subset, tiny_space, tmp_path, "--study", "i", "--workers", "1")]
+    argv = [sys.executable, "-m", "nas.cli", *search_argv(subset, tmp_path, "--study", "i", "--workers", "1")]
     process = subprocess.Popen(
         [*argv, "--trials", "200"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )

@@ -86,3 +86,23 @@ def test_interrupted_run_resumes_to_the_same_result(features, tmp_path):
     reloaded = model_from_checkpoint(load_checkpoint(path))
     frames, _ = features.part("test")
     assert np.array_equal(predict_logits(reloaded, frames, CPU), predict_logits(whole.model, frames, CPU))
+
+
+def test_the_model_returned_holds_the_best_validation_epochs_weights(features, tmp_path):
+    """A diverging run (lr 1.0) peaks early: what comes back, and what the checkpoint keeps as
+    `state_dict`, are the best validation epoch's weights, not the last epoch's."""
+    path = tmp_path / "run.pt"
+    for seed in range(4):  # the first seed whose best epoch is not its last (seed 0 with one thread)
+        config = TrainConfig(epochs=5, learning_rate=1.0, warmup_epochs=1, patience=5, seed=seed)
+        result = train_model(features, ModelConfig(hidden=16), config, CPU, checkpoint_path=path)
+        if result.history[result.best_epoch - 1].val_accuracy > result.history[-1].val_accuracy:
+            break
+    else:
+        pytest.fail("no run peaked before its last epoch: the test cannot tell the two apart")
+    best = result.history[result.best_epoch - 1]
+    assert max(r.val_accuracy for r in result.history) == best.val_accuracy
+    assert result.val.value == best.val_accuracy  # re-scored from the returned weights
+    checkpoint = load_checkpoint(path)
+    returned = result.model.state_dict()
+    assert all(torch.equal(value, checkpoint["state_dict"][key]) for key, value in returned.items())
+    assert any(not torch.equal(value, checkpoint["resume"]["model"][key]) for key, value in returned.items())

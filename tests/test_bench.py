@@ -1,0 +1,18 @@
+"""The benchmark scripts are not run by the tests (they take minutes to hours), but they must
+keep importing what they use from the package."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "bench").glob("*.py")), ids=lambda p: p.name)
+def test_bench_script_imports(script):
+    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # runs the imports and definitions, not main()
+    assert callable(getattr(module, "main", None))

@@ -1,0 +1,148 @@
+"""The Pareto front, selection, hypervolume and the chart's data and axis, on hand-made records."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import optuna
+import pytest
+
+from nas.architecture import ModelConfig
+from nas.formats import QuantConfig
+from nas.memory import KB, Budget, memory_breakdown
+from nas.pareto import DOMINATED, FRONT, OVER_PRUNED, OVER_TRAINED, classify, front_plot_data, hypervolume, pareto_front, select_best
+from nas.record import TrialRecord
+from nas.report import front_figure, summarize_study, write_front_files
+from nas.search import DIRECTIONS, open_study
+from nas.space import load_space
+from nas.stats import Accuracy
+from nas.study import SearchOptions, StudyLocation
+
+
+def trained(number: int, correct: int, hidden: int, test_correct: int | None = None) -> TrialRecord:
+    """A trained GRU trial of a given size whose validation accuracy is correct/300."""
+    model, quant = ModelConfig(hidden=hidden), QuantConfig.make("pow2", 4)
+    memory = memory_breakdown(model, quant).to_dict()
+    return TrialRecord(
+        number=number,
+        total_bytes=memory["total_bytes"],
+        model_config=model,
+        quant_config=quant,
+        memory=memory,
+        val=Accuracy(correct, 300),
+        test=Accuracy(correct if test_correct is None else test_correct, 300),
+    )
+
+
+def pruned(number: int, total_bytes: int) -> TrialRecord:
+    return TrialRecord(number=number, state="pruned", total_bytes=total_bytes, over_budget=True)
+
+
+RECORDS = [
+    trained(0, 290, 16),  # front: the smallest
+    trained(1, 280, 24),  # dominated by 0: larger and less accurate
+    trained(2, 295, 32),  # front
+    trained(3, 295, 48),  # dominated by 2: as accurate, larger
+    trained(4, 299, 64),  # front: the most accurate within 9,300 B
+    trained(5, 300, 128),  # over the budget below
+    pruned(6, 50_000),
+    TrialRecord(number=7, state="fail"),
+]
+BUDGET = Budget(9_300)
+
+
+def test_front_keeps_only_undominated_trials_within_the_budget():
+    assert memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4)).total_bytes <= BUDGET.limit_bytes
+    assert [r.number for r in pareto_front(RECORDS, BUDGET)] == [0, 2, 4]
+    assert [r.number for r in pareto_front(RECORDS, Budget(10**6))] == [0, 2, 4, 5]
+    assert pareto_front([r for r in RECORDS if r.number in (1, 3)], BUDGET)[0].number == 1  # no 0 and 2: 1 is undominated
+
+
+def test_best_is_the_most_accurate_within_the_limit():
+    assert select_best(RECORDS, BUDGET).number == 4
+    assert select_best(RECORDS, Budget(trained(3, 0, 48).total_bytes)).number == 2  # 3 ties 2 on accuracy but is larger
+    assert select_best([*RECORDS, trained(8, 299, 64)], BUDGET).number == 4  # an identical later trial: the earlier
+    assert select_best(RECORDS, Budget(100)) is None
+
+
+def test_budget_scope_weights_counts_only_the_packed_constants():
+    record = trained(0, 290, 64)
+    packed = record.memory["weight_bytes"] + record.memory["bias_bytes"] + record.memory["meta_bytes"]
+    assert packed < record.total_bytes
+    assert pareto_front([record], Budget(packed, "weights")) == [record]
+    assert pareto_front([record], Budget(packed, "total")) == []
+
+
+def test_front_agrees_with_optunas_best_trials_on_a_study_opened_by_the_search(tmp_path):
+    """open_study's directions are (maximise accuracy, minimise bytes): Optuna's own Pareto front of
+    the study is then the front that nas computes."""
+    options = SearchOptions(budget=Budget(10**6), space=load_space(), location=StudyLocation("d", None, tmp_path))
+    study = open_study(options)
+    assert study.directions == DIRECTIONS == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    records = [r for r in RECORDS if r.trained]
+    for record in records:
+        study.add_trial(
+            optuna.trial.create_trial(values=list(record.objectives()), params={}, distributions={}, user_attrs=record.user_attrs())
+        )
+    read_back = [TrialRecord.from_trial(t) for t in study.trials]
+    assert {t.number for t in study.best_trials} == {r.number for r in pareto_front(read_back, Budget(10**6))} == {0, 2, 4, 5}
+
+
+def test_record_round_trips_through_user_attributes():
+    record = trained(3, 287, 40, test_correct=291)
+    trial = optuna.trial.create_trial(
+        values=list(record.objectives()),
+        params={"learning_rate": 0.003},
+        distributions={"learning_rate": optuna.distributions.FloatDistribution(0.001, 0.01)},
+        user_attrs=record.user_attrs(),
+    )
+    again = TrialRecord.from_trial(trial)
+    assert again.val == Accuracy(287, 300) and again.test == Accuracy(291, 300)
+    assert again.model_config == record.model_config and again.quant_config == record.quant_config
+    assert again.objectives() == (287 / 300, float(record.total_bytes))
+    assert again.params == {"learning_rate": 0.003} and again.memory == record.memory
+
+
+def test_hypervolume():
+    assert hypervolume([], 100) == 0
+    assert hypervolume([(1.0, 0)], 100) == pytest.approx(1.0)
+    assert hypervolume([(0.5, 50), (1.0, 200)], 100) == pytest.approx(0.25)  # the second is over budget
+    assert hypervolume([(0.5, 0), (0.9, 50)], 100) == pytest.approx(0.5 * 0.5 + 0.9 * 0.5)
+    assert hypervolume([(0.9, 50), (0.5, 60)], 100) == pytest.approx(0.9 * 0.5)  # a dominated point adds nothing
+
+
+def test_plot_groups():
+    groups = classify(RECORDS, BUDGET)
+    assert {name: [r.number for r in rows] for name, rows in groups.items()} == {
+        DOMINATED: [1, 3],
+        OVER_TRAINED: [5],
+        FRONT: [0, 2, 4],
+        OVER_PRUNED: [6],
+    }
+
+
+def test_chart_puts_the_budget_label_at_the_budget_on_its_log_axis(tmp_path):
+    """plotly reads an annotation's x on a log axis in log10 units (a shape's in data units)."""
+    data = front_plot_data(RECORDS, BUDGET)
+    figure = front_figure(data, "t")
+    budget_kb = BUDGET.limit_bytes / KB
+    assert figure.layout.xaxis.type == "log"
+    (label,) = [a for a in figure.layout.annotations if a.xref == "x"]
+    assert 10**label.x == pytest.approx(budget_kb)
+    (line,) = figure.layout.shapes
+    assert line.x0 == pytest.approx(budget_kb)
+    low, high = (10**v for v in figure.layout.xaxis.range)
+    sizes = [r.total_bytes / KB for rows in data.groups.values() for r in rows]
+    largest = max([*sizes, budget_kb])
+    assert low < min(sizes) and largest < high < 2 * largest
+    assert "budget" in label.text and "kB" in figure.layout.xaxis.title.text
+    # the page that `nas search` writes carries the same layout
+    summary = summarize_study("t", BUDGET, "pow2", RECORDS)
+    write_front_files(summary, tmp_path)
+    page = (tmp_path / "pareto.html").read_text()
+    layout = json.loads(re.search(r'"annotations":(\[.*?\])', page).group(1))
+    assert math.isclose(10 ** layout[0]["x"], budget_kb)
+    front = json.loads((tmp_path / "pareto.json").read_text())["front"]
+    assert [row["trial"] for row in front] == [0, 2, 4]
