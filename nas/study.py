@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.data import OFFICIAL
-from nas.memory import Budget, format_bytes
+from nas.memory import KB, Budget
 from nas.space import SearchSpace
 
 DEFAULT_RESULTS = Path("results")
@@ -64,7 +64,8 @@ class StudySettings:
     def difference(self, other: StudySettings) -> str | None:
         """The first setting in which `other` differs from this one: the option and both values."""
         if other.budget_bytes != self.budget_bytes:
-            return f"--budget-kb {format_bytes(self.budget_bytes)}, not {format_bytes(other.budget_bytes)}"
+            stored, asked = (f"{b / KB:g} ({b:,} B)" for b in (self.budget_bytes, other.budget_bytes))
+            return f"--budget-kb {stored}, not {asked}"
         options = [("--budget-scope", "budget_scope"), ("--weights", "weights"), ("--split", "split")]
         for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
             if getattr(other, name) != getattr(self, name):

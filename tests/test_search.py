@@ -68,8 +68,8 @@ def test_default_space_sets_every_key_and_ships_with_the_package():
     document = tomllib.loads(DEFAULT_SPACE.read_text())
     assert {f"{table}.{key}" for table, keys in document.items() for key in keys} == set(load_space().values())
     assert DEFAULT_SPACE.parent.parent == Path(__import__("nas").__file__).parent
-    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["nas"]
-    assert any(DEFAULT_SPACE.relative_to(DEFAULT_SPACE.parent.parent).match(pattern) for pattern in package_data)
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "nas.spaces" in setuptools["packages"] and any(DEFAULT_SPACE.match(p) for p in setuptools["package-data"]["nas.spaces"])
     assert (REPO / "search_spaces" / "default.toml").resolve() == DEFAULT_SPACE.resolve()
 
 
