@@ -21,7 +21,7 @@ from nas.architecture import ModelConfig
 from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FeatureCache, FeatureConfig
 from nas.formats import QuantConfig
-from nas.memory import Budget, format_bytes
+from nas.memory import KB, Budget, format_bytes
 from nas.recipe import TrainConfig
 from nas.study import StudyLocation, default_study_name
 
@@ -68,16 +68,17 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
     folder = data_dir(args)
     recordings = list_recordings(folder)
+    if not args.file:
+        console.print(split_table(make_split(recordings, args.split), str(folder)))
+        return 0
+    from nas.mfcc import compute_mfcc  # torch: only when a file is described
+
     by_name = {r.name: r for r in recordings}
     for name in args.file:
-        from nas.mfcc import compute_mfcc  # torch: only when a file is described
-
         if Path(name).name not in by_name:
             raise NasError(f"{name}: no such recording in {folder}")
         wave = read_wav(by_name[Path(name).name])
         console.print(recording_table(wave, compute_mfcc([wave], FeatureConfig())[0]))
-    if not args.file:
-        console.print(split_table(make_split(recordings, args.split), str(folder)))
     return 0
 
 
@@ -289,7 +290,7 @@ def report_study(location, seconds: float | None = None) -> int:
     finished, over = summary.finished, summary.over_budget
     if not summary.front:
         raise NasError(
-            f"--budget-kb {settings.budget_bytes / 1024:.2f} ({settings.budget_bytes:,} B): no configuration of the search space fits "
+            f"--budget-kb {settings.budget_bytes / KB:.2f} ({settings.budget_bytes:,} B): no configuration of the search space fits "
             f"({len(over)} of {len(finished)} sampled trials were over budget); expected a larger budget or a smaller space"
         )
     console.print(front_table(summary))

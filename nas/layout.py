@@ -66,7 +66,6 @@ class Slot:
     """One tensor's place in the packed bytes."""
 
     tensor: Tensor
-    bits: int  # per value
     offset: int  # bytes from the start of weights.bin
     nbytes: int
 
@@ -91,9 +90,6 @@ class PackedLayout:
     def slots(self) -> tuple[Slot, ...]:
         return self.weights + self.biases + self.shifts
 
-    def weight(self, name: str) -> Slot:
-        return next(slot for slot in self.weights if slot.tensor.name == name)
-
     def shift_of(self, name: str) -> Slot:
         return self.shifts[[slot.tensor.name for slot in self.weights].index(name)]
 
@@ -106,7 +102,7 @@ def packed_layout(model: ModelConfig, quant: QuantConfig) -> PackedLayout:
         slots = []
         for tensor in tensors:
             size = packed_tensor_bytes(tensor.count, bits)
-            slots.append(Slot(tensor, bits, offset, size))
+            slots.append(Slot(tensor, offset, size))
             offset += size
         return tuple(slots)
 

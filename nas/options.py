@@ -160,7 +160,13 @@ def build_parser() -> Parser:
     parser = Parser(prog="nas", description="Hardware-aware architecture search for tiny fixed-point recurrent classifiers (FSDD).")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND", parser_class=Parser)
+    for add_command in (add_data_commands, add_train_command, add_memory_command, add_search_command, add_study_commands):
+        add_command(commands)
+    return parser
 
+
+def add_data_commands(commands) -> None:
+    """nas data verify | inspect | download"""
     data = commands.add_parser("data", help="verify, inspect or download the FSDD recordings")
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION", parser_class=Parser)
     verify = actions.add_parser("verify", help="check count, format, labels and checksums; print a summary table")
@@ -179,6 +185,9 @@ def build_parser() -> Parser:
     download.add_argument("--force", action="store_true", help="replace recordings that are already there")
     download.set_defaults(command="data download")
 
+
+def add_train_command(commands) -> None:
+    """nas train"""
     train = commands.add_parser("train", help="train one configuration (float32, or quantization-aware) and report val/test accuracy")
     add_model_options(train)
     add_quant_options(train)
@@ -193,6 +202,9 @@ def build_parser() -> Parser:
     )
     train.set_defaults(command="train")
 
+
+def add_memory_command(commands) -> None:
+    """nas memory"""
     memory = commands.add_parser("memory", help="size breakdown of a configuration; --solve hidden for the largest that fits a budget")
     add_model_options(memory, features=False)
     add_quant_options(memory)
@@ -202,6 +214,9 @@ def build_parser() -> Parser:
     )
     memory.set_defaults(command="memory")
 
+
+def add_search_command(commands) -> None:
+    """nas search"""
     search = commands.add_parser("search", help="search architectures and formats for the Pareto front of accuracy against memory")
     add_budget_options(search, required=True)
     search.add_argument("--weights", choices=SEARCH_WEIGHTS, default=DEFAULT_WEIGHTS, help="weight scheme(s) to search; 'any' searches all")
@@ -225,6 +240,9 @@ def build_parser() -> Parser:
     add_data_options(search)
     search.set_defaults(command="search")
 
+
+def add_study_commands(commands) -> None:
+    """nas pareto, plot, export, evaluate: commands on a study or an export"""
     for name, text in [
         ("pareto", "print a study's Pareto front and write pareto.json/csv/html"),
         ("plot", "regenerate a study's pareto.html from its storage (no training)"),
@@ -251,4 +269,3 @@ def build_parser() -> Parser:
     evaluate.add_argument("--html", help="also write the confusion matrix as a plotly heatmap page (default: no page)")
     add_data_options(evaluate)
     evaluate.set_defaults(command="evaluate")
-    return parser

@@ -7,7 +7,7 @@ read only by `TrialRecord.from_trial`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from nas.architecture import ModelConfig
 from nas.features import FeatureConfig
@@ -110,9 +110,6 @@ class TrialRecord:
             train_seconds=attrs.get("train_seconds"),
             checkpoint=attrs.get("checkpoint"),
         )
-
-    def numbered(self, number: int, state: str) -> TrialRecord:
-        return replace(self, number=number, state=state)
 
     def describe(self) -> str:
         """One line: the configuration."""

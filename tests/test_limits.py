@@ -3,6 +3,8 @@ solver accept exactly the same values."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from nas import limits
@@ -113,3 +115,37 @@ def test_epochs_and_patience_of_a_space_follow_the_training_limits(tmp_path):
         else:
             with pytest.raises(NasError, match=r"training\.epochs"):
                 load_space(path)
+
+
+def test_bound_accepts_only_numbers_of_its_kind_in_its_range():
+    whole, open_number = limits.Bound(1, 3), limits.Bound(0, 1, integer=False, high_open=True)
+    assert [whole.contains(v) for v in (0, 1, 3, 4, 2.5, "2", True, None)] == [False, True, True, False, False, False, False, False]
+    assert [open_number.contains(v) for v in (-0.1, 0, 0.5, 1, 1.0, 0.999)] == [False, True, True, False, False, True]
+    assert limits.Bound(0, 1, integer=False).contains(1.0)
+    assert whole.expected() == "an integer in 1..3" and open_number.expected() == "a number in 0 <= x < 1"
+    assert limits.Bound(0.5, 2, integer=False).expected() == "a number in 0.5..2"
+    with pytest.raises(NasError, match=r"^--layers 4: out of range; expected an integer in 1\.\.3$"):
+        whole.check("--layers", 4)
+    assert whole.parse("2") == 2 and open_number.parse("0.25") == 0.25
+    for text, message in [("x", "expected an integer in 1..3, got 'x'"), ("7", "expected an integer in 1..3, got 7")]:
+        with pytest.raises(argparse.ArgumentTypeError) as caught:
+            whole.parse(text)
+        assert str(caught.value) == message
+
+
+def test_quant_config_defaults_and_widths():
+    assert [QuantConfig.make(s).weight_bits for s in ("float", "fixed", "pow2")] == [32, 8, 4]
+    QuantConfig().validate()
+    assert QuantConfig().describe() == "float32"
+    assert QuantConfig.make("pow2", 5, state_bits=8).describe() == "pow2 5-bit weights, 16-bit biases, 8-bit state"
+    for bad, message in [
+        (QuantConfig("float", 8), "--weight-bits 8: float weights are 32-bit"),
+        (QuantConfig("pow2", 7), "--weight-bits 7: out of range for power-of-two weights; expected 3..6"),
+        (QuantConfig("fixed", 1), "--weight-bits 1: out of range for fixed-point weights; expected 2..8"),
+        (QuantConfig("fixed", 8, bias_bits=8), "--bias-bits 8: expected 16 or 32"),
+        (QuantConfig("fixed", 8, state_bits=12), "--state-bits 12: expected 8 or 16"),
+        (QuantConfig("int4"), "--weights int4: unknown scheme; expected one of float, fixed, pow2"),
+    ]:
+        with pytest.raises(NasError) as caught:
+            bad.validate()
+        assert str(caught.value).startswith(message)

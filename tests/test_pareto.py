@@ -12,7 +12,18 @@ import pytest
 from nas.architecture import ModelConfig
 from nas.formats import QuantConfig
 from nas.memory import KB, Budget, memory_breakdown
-from nas.pareto import DOMINATED, FRONT, OVER_PRUNED, OVER_TRAINED, classify, front_plot_data, hypervolume, pareto_front, select_best
+from nas.pareto import (
+    DOMINATED,
+    FRONT,
+    OVER_PRUNED,
+    OVER_TRAINED,
+    classify,
+    front_hypervolume,
+    front_plot_data,
+    hypervolume,
+    pareto_front,
+    select_best,
+)
 from nas.record import TrialRecord
 from nas.report import front_figure, summarize_study, write_front_files
 from nas.search import DIRECTIONS, open_study
@@ -46,9 +57,11 @@ RECORDS = [
     trained(2, 295, 32),  # front
     trained(3, 295, 48),  # dominated by 2: as accurate, larger
     trained(4, 299, 64),  # front: the most accurate within 9,300 B
+    TrialRecord(number=9, state="fail", total_bytes=2_000),  # killed while training: sized, never scored
     trained(5, 300, 128),  # over the budget below
     pruned(6, 50_000),
     TrialRecord(number=7, state="fail"),
+    trained(8, 292, 32),  # as large as 2 and less accurate: dominated
 ]
 BUDGET = Budget(9_300)
 
@@ -63,7 +76,7 @@ def test_front_keeps_only_undominated_trials_within_the_budget():
 def test_best_is_the_most_accurate_within_the_limit():
     assert select_best(RECORDS, BUDGET).number == 4
     assert select_best(RECORDS, Budget(trained(3, 0, 48).total_bytes)).number == 2  # 3 ties 2 on accuracy but is larger
-    assert select_best([*RECORDS, trained(8, 299, 64)], BUDGET).number == 4  # an identical later trial: the earlier
+    assert select_best([*RECORDS, trained(10, 299, 64)], BUDGET).number == 4  # an identical later trial: the earlier
     assert select_best(RECORDS, Budget(100)) is None
 
 
@@ -116,7 +129,7 @@ def test_hypervolume():
 def test_plot_groups():
     groups = classify(RECORDS, BUDGET)
     assert {name: [r.number for r in rows] for name, rows in groups.items()} == {
-        DOMINATED: [1, 3],
+        DOMINATED: [1, 8, 3],
         OVER_TRAINED: [5],
         FRONT: [0, 2, 4],
         OVER_PRUNED: [6],
@@ -146,3 +159,19 @@ def test_chart_puts_the_budget_label_at_the_budget_on_its_log_axis(tmp_path):
     assert math.isclose(10 ** layout[0]["x"], budget_kb)
     front = json.loads((tmp_path / "pareto.json").read_text())["front"]
     assert [row["trial"] for row in front] == [0, 2, 4]
+
+
+def test_an_empty_study_still_has_a_chart_range_around_its_budget():
+    data = front_plot_data([], BUDGET)
+    assert all(rows == [] for rows in data.groups.values())
+    low, high = data.x_range_kb
+    assert low < BUDGET.limit_bytes / KB < high < 2 * BUDGET.limit_bytes / KB
+    assert low > BUDGET.limit_bytes / KB / 1.5  # the axis hugs the points, not the origin
+
+
+def test_front_hypervolume_uses_the_trained_trials_within_the_budget():
+    inside = [r for r in RECORDS if r.trained and r.total_bytes <= BUDGET.limit_bytes]
+    assert front_hypervolume(RECORDS, BUDGET) == hypervolume([(r.val.value, r.total_bytes) for r in inside], BUDGET.limit_bytes)
+    with_test = [trained(0, 290, 16, test_correct=240)]
+    assert front_hypervolume(with_test, BUDGET, "test") == pytest.approx(0.8 * (1 - with_test[0].total_bytes / BUDGET.limit_bytes))
+    assert front_hypervolume([], BUDGET) == 0.0

@@ -102,3 +102,20 @@ def test_parametrized_gru_uses_quantized_weights_and_trains_its_float_weights():
     original = model.rnn.parametrizations.weight_hh_l0.original
     assert original.grad is not None and original.grad.abs().sum() > 0
     assert not math.isclose(float(original.detach().abs().sum()), float(model.rnn.weight_hh_l0.detach().abs().sum()))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "bits", "clipped", "kept"),
+    # the scale saturates (fixed frac >= -16, pow2 e_max <= 15): beyond the largest code + 1/2 step, no gradient
+    [("fixed", 8, 8_400_000.0, 8_300_000.0), ("pow2", 4, 60_000.0, 45_000.0)],
+)
+def test_straight_through_gradient_is_zero_only_where_the_format_clips(scheme, bits, clipped, kept):
+    w = torch.tensor([clipped, kept, -kept, 0.5], requires_grad=True)
+    fake_quantize(w, QuantConfig.make(scheme, bits)).sum().backward()
+    assert w.grad.tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("scheme", ["fixed", "pow2"])
+def test_an_all_zero_tensor_quantizes_to_zero_with_shift_zero(scheme):
+    q = quantize_tensor(torch.zeros(3, 4), QuantConfig.make(scheme))
+    assert q.shift == 0 and torch.equal(q.decode(), torch.zeros(3, 4))

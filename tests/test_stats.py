@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from scipy import stats as scipy_stats
 
@@ -30,3 +32,15 @@ def test_mean_interval_is_a_t_interval_of_the_mean():
     half = scipy_stats.t.ppf(0.975, 2) * scipy_stats.tstd([99.0, 100.0, 99.33]) / 3**0.5
     assert mean == pytest.approx(99.4433, abs=1e-4) and low == pytest.approx(mean - half) and high == 100.0  # clipped
     assert mean_interval([98.0]) == (98.0, 98.0, 98.0)
+
+
+def test_an_empty_part_has_no_accuracy():
+    empty = Accuracy(0, 0)
+    assert math.isnan(empty.value) and all(math.isnan(v) for v in empty.interval())
+
+
+def test_two_seeds_have_an_interval():
+    mean, low, high = mean_interval([98.0, 99.0])
+    half = scipy_stats.t.ppf(0.975, 1) * scipy_stats.tstd([98.0, 99.0]) / 2**0.5
+    assert mean == 98.5 and low == pytest.approx(98.5 - half) and high == 100.0  # 98.5 + 6.4, clipped
+    assert mean_interval([0.0, 1.0])[1] == 0.0  # and clipped at 0%

@@ -1,0 +1,113 @@
+"""Put each known bug back, one at a time, and check that the tests guarding its rule go red.
+
+Not collected by pytest and not part of CI (it runs the guarding tests once per bug, a few
+minutes in all); run it after changing a rule or its test:
+
+    NAS_DATA_DIR=../shared/fsdd/recordings .venv/bin/python -m tests.rule_mutations [NAME-SUBSTRING]
+
+Each entry: (the bug, file, the text that is right, the text that was wrong, the tests). A line
+"pattern not found" means the code moved on: update the entry, do not delete it. The source file is
+restored after each run, also when the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SEARCH = "tests/test_search.py"
+PARETO = "tests/test_pareto.py"
+CLI = "tests/test_cli.py"
+
+BUGS = [
+    # the search
+    ("resume replays the first run's trials", "nas/search.py", "generate_state(1)[0]",
+     "generate_state(1)[0] * 0 + seed + 1000 * worker_index", [f"{SEARCH}::test_resume_continues_with_new_trials"]),
+    ("objective is the test accuracy", "nas/search.py", "val=scores.val if scores is not None else result.val,",
+     "val=scores.test if scores is not None else result.test,", [f"{SEARCH}::test_objective_is_the_integer_engines_validation_accuracy"]),
+    ("objectives() returns test accuracy", "nas/record.py", "return self.val.value, float(self.total_bytes)",
+     "return self.test.value, float(self.total_bytes)", [f"{SEARCH}::test_objective_is_the_integer_engines_validation_accuracy"]),
+    ("resume settings not checked", "nas/search.py", "    if difference:\n        raise NasError(",
+     "    if False:\n        raise NasError(", [f"{SEARCH}::test_resume_with_other_settings_is_refused"]),
+    ("seed not compared on resume", "nas/study.py", '[*options, ("--seed", "seed"), ("--sampler", "sampler")]',
+     '[*options, ("--sampler", "sampler")]', [f"{SEARCH}::test_resume_with_other_settings_is_refused"]),
+    ("space not compared on resume", "nas/study.py", "        for key in self.space:", "        for key in []:",
+     [f"{SEARCH}::test_resume_with_other_settings_is_refused"]),
+    ("pareto prints 'this run'", "nas/cli.py", "    return report_study(study_location(args))\n",
+     "    return report_study(study_location(args), 0.0)\n", [f"{SEARCH}::test_search_writes_the_front_files"]),
+    # the front
+    ("both directions minimise", "nas/search.py", "DIRECTIONS = [optuna.study.StudyDirection.MAXIMIZE,",
+     "DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE,", [PARETO]),
+    ("front keeps dominated trials", "nas/pareto.py",
+     "front = [r for r in inside if not any(dominates(_point(o), _point(r)) for o in inside)]", "front = list(inside)", [PARETO]),
+    ("domination without strictness", "nas/pareto.py", " and (a[0] > b[0] or a[1] < b[1])", "", [PARETO]),
+    ("best is the least accurate", "nas/pareto.py", "return max(front, key", "return min(front, key", [PARETO]),
+    ("best takes the later of identical points", "nas/pareto.py", "key=lambda r: (r.val.value, -r.number)",
+     "key=lambda r: (r.val.value, r.number)", [PARETO]),
+    ("budget scope ignored", "nas/memory.py", '    if scope == "weights":\n', "    if False:\n", [PARETO]),
+    ("budget label in kB on a log axis", "nas/report.py", "        x=math.log10(budget_kb),", "        x=budget_kb,", [PARETO]),
+    # training and statistics
+    ("training returns the last epoch's weights", "nas/train.py", "    model.load_state_dict(state.best_state)\n", "",
+     ["tests/test_train.py"]),
+    ("best epoch chosen by loss", "nas/train.py", "score = (val_accuracy.value, -val_loss)", "score = (-val_loss, val_accuracy.value)",
+     ["tests/test_train.py"]),
+    ("best weights not copied", "nas/train.py", "state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}",
+     "state.best_state = model.state_dict()", ["tests/test_train.py"]),
+    ("Wilson interval with z = 1.645", "nas/stats.py", "Z_95 = 1.959963984540054", "Z_95 = 1.6448536269514722", ["tests/test_stats.py"]),
+    ("Wald half-width", "nas/stats.py", "math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n))", "math.sqrt(p * (1 - p) / n)",
+     ["tests/test_stats.py"]),
+    ("pow2 scale rounded down", "nas/quant.py", "round(math.log2(max_abs))", "math.floor(math.log2(max_abs))", ["tests/test_quant.py"]),
+    # one definition of each limit
+    ("config skips the hidden limit", "nas/architecture.py", '        limits.HIDDEN.check("--hidden", self.hidden)\n', "",
+     ["tests/test_limits.py"]),
+    ("solver answers up to 4096", "nas/memory.py", "max_hidden: int = limits.HIDDEN.high", "max_hidden: int = 4096",
+     ["tests/test_limits.py"]),
+    ("a space takes n_mfcc up to 128", "nas/space.py", "_bound_values(limits.N_MFCC, FeatureConfig().n_mels)",
+     "_bound_values(limits.N_MFCC)", ["tests/test_limits.py"]),
+    ("nas memory has its own hidden range", "nas/options.py", 'group.add_argument("--hidden", type=limits.HIDDEN.parse,',
+     'group.add_argument("--hidden", type=limits.Bound(1, 4096).parse,', ["tests/test_limits.py"]),
+    # the command line
+    ("the parser imports torch", "nas/options.py", "import argparse\nimport sys\n", "import argparse\nimport sys\n\nimport torch  # noqa\n",
+     [f"{CLI}::test_help_and_memory_do_not_load_torch"]),
+    ("help omits defaults", "nas/options.py", '        return f"{text} (default: {shown})".strip()', "        return text",
+     [f"{CLI}::test_every_option_says_its_default"]),
+    ("memory-only cache writes to disk", "nas/features.py", "            return cls(directory=None)\n", "            return cls()\n",
+     ["tests/test_features.py::test_memory_only_cache_writes_nothing"]),
+    ("no warning for files trained on", "nas/cli.py", "    if result.overlap:\n", "    if False:\n",
+     ["tests/test_export.py::test_evaluate_warns_when_the_files_were_trained_on"]),
+    ("train Ctrl-C without the resume command", "nas/train.py",
+     "            raise TrainInterrupted(path, plan.seeds[index + 1 :]) from None", "            raise",
+     [f"{CLI}::test_interrupted_training_names_its_checkpoint_and_the_resume_command"]),
+    ("agreement against the wrong part", "nas/train.py", 'agreement = float((float_classes == scores["test"][1]).mean())',
+     'agreement = float((float_classes == scores["val"][1][: len(float_classes)]).mean())',
+     [f"{CLI}::test_quantized_training_reports_the_integer_engine"]),
+]  # fmt: skip
+
+
+def main(selection: str = "") -> int:
+    missed = 0
+    for bug, path, right, wrong, tests in BUGS:
+        if selection not in bug:
+            continue
+        file = REPO / path
+        original = file.read_text()
+        if original.count(right) != 1:
+            print(f"pattern not found  {bug} ({path})", flush=True)
+            missed += 1
+            continue
+        file.write_text(original.replace(right, wrong))
+        try:
+            command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+            result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        finally:
+            file.write_text(original)
+        caught = result.returncode != 0
+        missed += not caught
+        print(f"{'red (caught)' if caught else 'GREEN (missed)':18} {bug}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))
