@@ -13,6 +13,8 @@ resumed run draws new configurations instead of replaying the first run's.
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -374,17 +376,31 @@ def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | 
         context.Process(target=_worker_main, args=(WorkerSetup(options, str(run.data_dir), run.cache_dir, run.no_cache, index), errors))
         for index in range(options.workers)
     ]
+    # Ctrl-C reaches the workers (one process group), which end their trials as failed. Here it
+    # only sets a flag: a KeyboardInterrupt raised inside the storage's database driver while the
+    # progress line reads the study would print the driver's traceback.
+    interrupted = False
+
+    def on_interrupt(signum, frame) -> None:  # only a flag: safe whatever the main thread is doing
+        nonlocal interrupted
+        interrupted = True
+
+    handler_installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if handler_installed else None
     try:
         for worker in workers:
             worker.start()
-        while any(worker.is_alive() for worker in workers):
+        while any(worker.is_alive() for worker in workers) and not interrupted:
             if on_progress is not None:
                 on_progress(run.progress())
             time.sleep(poll_s)
-    except KeyboardInterrupt:
-        for worker in workers:  # Ctrl-C reached them too: each ends its trial as failed and exits
-            worker.join(timeout=30)
-        raise SearchInterrupted(finished_count(run.study)) from None
+        if interrupted:
+            for worker in workers:
+                worker.join(timeout=30)
+            raise SearchInterrupted(finished_count(run.study))
+    finally:
+        if handler_installed:
+            signal.signal(signal.SIGINT, previous)
     if on_progress is not None:
         on_progress(run.progress())
     if not errors.empty():
