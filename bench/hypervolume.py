@@ -52,7 +52,7 @@ def main() -> int:
         records = read_records(study)
         report["samplers"][sampler] = {
             "study": name,
-            "finished_trials": sum(r.state in ("complete", "pruned") for r in records),
+            "finished_trials": sum(r.finished for r in records),
             "val_hypervolume": front_hypervolume(records, settings.budget, "val"),
             "test_hypervolume": front_hypervolume(records, settings.budget, "test"),
             "best_val_accuracy": max(r.val.value for r in records if r.trained),

@@ -42,6 +42,11 @@ class TrialRecord:
     checkpoint: str | None = None
 
     @property
+    def finished(self) -> bool:
+        """Counts towards --trials: trained, or pruned (over budget) before training."""
+        return self.state in ("complete", "pruned")
+
+    @property
     def trained(self) -> bool:
         return self.state == "complete" and self.val is not None
 

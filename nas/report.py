@@ -29,7 +29,7 @@ class StudySummary:
 
     @property
     def finished(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.state in ("complete", "pruned")]
+        return [r for r in self.records if r.finished]
 
     @property
     def over_budget(self) -> list[TrialRecord]:

@@ -105,19 +105,15 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
 
 
 # ------------------------------------------------------------------------------------ studies
-def _create_or_load(location: StudyLocation, sampler: optuna.samplers.BaseSampler | None, create: bool) -> optuna.Study:
+def _create_or_load(location: StudyLocation, create: bool) -> optuna.Study:
     for attempt in range(3):
         try:
             if create:
                 location.study_dir.mkdir(parents=True, exist_ok=True)
                 return optuna.create_study(
-                    storage=location.storage_url,
-                    study_name=location.name,
-                    sampler=sampler,
-                    directions=DIRECTIONS,
-                    load_if_exists=True,
+                    storage=location.storage_url, study_name=location.name, directions=DIRECTIONS, load_if_exists=True
                 )
-            return optuna.load_study(study_name=location.name, storage=location.storage_url, sampler=sampler)
+            return optuna.load_study(study_name=location.name, storage=location.storage_url)
         except KeyError:  # load_study of an unknown name
             raise NasError(f"--study {location.name}: no such study in {location.storage_url}") from None
         except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
@@ -135,10 +131,10 @@ def stored_settings(study: optuna.Study) -> StudySettings | None:
     return StudySettings(**values) if values else None
 
 
-def open_study(options: SearchOptions, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+def open_study(options: SearchOptions) -> optuna.Study:
     """Create the study, or load it and check that this run searches what it was created with."""
     location, settings = options.location, options.settings()
-    study = _create_or_load(location, sampler, create=True)
+    study = _create_or_load(location, create=True)
     if list(study.directions) != DIRECTIONS:
         raise NasError(f"--study {location.name}: is not a nas study (its directions are not maximise accuracy, minimise bytes)")
     stored = stored_settings(study)
@@ -162,7 +158,7 @@ def load_existing_study(location: StudyLocation) -> tuple[optuna.Study, StudySet
         raise NasError(
             f"--study {location.name}: no study at {location.study_dir}/study.db; expected the name given to 'nas search --study'"
         )
-    study = _create_or_load(location, None, create=False)
+    study = _create_or_load(location, create=False)
     settings = stored_settings(study)
     if settings is None:  # a study written before the settings were stored: its budget is all there is
         budget = study.user_attrs.get("budget_bytes")
@@ -338,7 +334,7 @@ class SearchRun:
     def progress(self) -> SearchProgress:
         trials = self.study.get_trials(deepcopy=False)
         records = [TrialRecord.from_trial(t) for t in trials]
-        finished = [r for r in records if r.state in ("complete", "pruned")]
+        finished = [r for r in records if r.finished]
         elapsed = time.perf_counter() - self.started
         new = len(finished) - self.finished_before
         remaining = (elapsed / new) * max(0, self.options.trials - len(finished)) if new > 0 else None
