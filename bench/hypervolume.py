@@ -37,7 +37,7 @@ def main() -> int:
     suffix = "" if args.trials == 30 else f"-t{args.trials}"
     names = {"tpe": f"pow2-{args.budget_kb:g}kb{suffix}", "random": f"pow2-{args.budget_kb:g}kb-random{suffix}"}
     report = {
-        "space": str(DEFAULT_SPACE.relative_to(DEFAULT_SPACE.parent.parent)),
+        "space": str(DEFAULT_SPACE.relative_to(DEFAULT_SPACE.parents[2])),  # nas/spaces/default.toml
         "budget_kb": args.budget_kb,
         "trials": args.trials,
         "seed": args.seed,
