@@ -102,7 +102,9 @@ def train_plan(args: argparse.Namespace):
 
     if args.resume:
         return plan_resume(Path(args.resume))
-    features = FeatureConfig(args.n_mfcc, args.n_mels, args.n_fft, args.hop_length, normalisation=args.normalisation)
+    features = FeatureConfig(
+        args.n_mfcc, args.n_mels, args.n_fft, args.hop_length, normalisation=args.normalisation, frontend=args.frontend
+    )
     model = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc, dropout=args.dropout)
     quant = QuantConfig.make(args.weights, args.weight_bits, args.bias_bits, args.state_bits)
     recipe = dict(batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay, patience=args.patience)

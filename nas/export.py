@@ -23,6 +23,7 @@ from nas.data import OFFICIAL, list_recordings, make_split
 from nas.errors import NasError
 from nas.features import FeatureCache, FeatureConfig, Normaliser, load_features
 from nas.formats import QuantConfig
+from nas.frontend import describe as describe_integer_frontend
 from nas.intmodel import IntegerModel, from_float_model, pack, unpack
 from nas.memory import Budget, budget_bytes_from_kb, memory_breakdown
 from nas.mfcc import describe_frontend
@@ -86,7 +87,7 @@ def export_trial(record: TrialRecord, out_dir: Path) -> dict:
         "quant_config": quant.to_dict(),
         "feature_config": feature_config.to_dict(),
         # What FeatureConfig leaves implicit, read off the transform that computed the features.
-        "front_end": describe_frontend(feature_config),
+        "front_end": describe_integer_frontend(feature_config) if feature_config.integer else describe_frontend(feature_config),
         "normaliser": checkpoint["normaliser"],
         "input": {
             "frac_bits": engine.input_frac,

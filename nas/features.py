@@ -26,6 +26,8 @@ from nas.errors import NasError
 FEATURE_CODE_VERSION = 1
 CACHE_ENV = "NAS_CACHE_DIR"
 NORMALISATIONS = ("global", "none")
+# "torchaudio": float MFCC (the reference); "integer": the device front-end of nas.frontend
+FRONTENDS = ("torchaudio", "integer")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class FeatureConfig:
     f_max: float = SAMPLE_RATE / 2
     # "global": per-coefficient mean and standard deviation of the train split's frames.
     normalisation: str = "global"
+    frontend: str = "torchaudio"  # one of FRONTENDS
 
     def validate(self) -> None:
         limits.N_MELS.check("--n-mels", self.n_mels)
@@ -55,6 +58,14 @@ class FeatureConfig:
             raise NasError(f"f_max {self.f_max}: out of range; expected f_min < f_max <= {SAMPLE_RATE // 2} Hz")
         if self.normalisation not in NORMALISATIONS:
             raise NasError(f"--normalisation {self.normalisation}: expected {' or '.join(NORMALISATIONS)}")
+        if self.frontend not in FRONTENDS:
+            raise NasError(f"--frontend {self.frontend}: expected {' or '.join(FRONTENDS)}")
+        if self.frontend == "integer" and self.n_fft & (self.n_fft - 1):
+            raise NasError(f"--n-fft {self.n_fft}: the integer front-end's FFT needs a power of two (64, 128, 256, 512 or 1024)")
+
+    @property
+    def integer(self) -> bool:
+        return self.frontend == "integer"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,27 +73,53 @@ class FeatureConfig:
 
 @dataclass
 class Normaliser:
+    """Per-coefficient mean and standard deviation of the train split's frames. For the integer
+    front-end the statistics become integer constants (`nas.frontend.normalisation_constants`) and
+    `apply` gives exactly the integer engine's input, as floats (q / 2^12)."""
+
     mean: np.ndarray
     std: np.ndarray
+    integer: bool = False
 
     @classmethod
-    def fit(cls, frames: list[np.ndarray], kind: str) -> Normaliser:
+    def fit(cls, frames: list[np.ndarray], kind: str, integer: bool = False) -> Normaliser:
         width = frames[0].shape[1]
         if kind == "none":
-            return cls(np.zeros(width, np.float32), np.ones(width, np.float32))
-        stacked = np.concatenate(frames)
+            # integer MFCC are in Q8: "none" then only rescales them to the engine's Q3.12
+            unit = 256.0 if integer else 1.0
+            return cls(np.zeros(width, np.float32), np.full(width, unit, np.float32), integer)
+        # float32 statistics for torchaudio frames, as always (float64 moves some inputs by a step);
+        # float64 for the integer front-end, whose statistics then become stored integer constants
+        stacked = np.concatenate(frames).astype(np.float64 if integer else np.float32)
         std = stacked.std(axis=0)
-        return cls(stacked.mean(axis=0).astype(np.float32), np.maximum(std, 1e-6).astype(np.float32))
+        return cls(stacked.mean(axis=0).astype(np.float32), np.maximum(std, 1e-6).astype(np.float32), integer)
+
+    def constants(self) -> tuple[np.ndarray, np.ndarray]:
+        from nas.frontend import normalisation_constants
+
+        return normalisation_constants(self.mean, self.std)
 
     def apply(self, frames: np.ndarray) -> np.ndarray:
+        if self.integer:
+            from nas.frontend import NORM_FRAC, normalise_integers
+
+            return (normalise_integers(frames, *self.constants()).astype(np.float32) / 2**NORM_FRAC).astype(np.float32)
         return ((frames - self.mean) / self.std).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        values = {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.integer:
+            from nas.frontend import NORM_FRAC, NORM_SHIFT
+
+            mean_q, scale_q = self.constants()
+            formula = "q = clamp(round_shift((mfcc_q8 - mean_q8) * scale, shift), int16): Q3.12"
+            values["integer"] = {"mean_q8": mean_q.tolist(), "scale": scale_q.tolist(), "shift": NORM_SHIFT, "frac": NORM_FRAC}
+            values["integer"]["formula"] = formula
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> Normaliser:
-        return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32))
+        return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32), "integer" in values)
 
 
 def default_cache_dir() -> Path:
@@ -130,10 +167,8 @@ class FeatureCache:
         if frames is not None:
             self.disk_hits += 1
         else:
-            from nas.mfcc import compute_mfcc  # torchaudio: loaded only when something is computed
-
             self.misses += 1
-            frames = compute_mfcc(waveforms, config)
+            frames = compute_frames(waveforms, config)
             self._save(key, frames)
         self.memory[key] = frames
         return frames
@@ -167,6 +202,19 @@ class FeatureCache:
             pass  # the cache is an optimisation; a read-only disk must not stop training
 
 
+def compute_frames(waveforms: list[Waveform], config: FeatureConfig) -> list[np.ndarray]:
+    """Raw (unnormalised) frames per file, float32: torchaudio's MFCC, or the integer front-end's
+    Q8 integers (exact in float32)."""
+    if config.integer:
+        from nas.frontend import frontend_tables, integer_mfcc
+
+        tables = frontend_tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max)
+        return [f.astype(np.float32) for f in integer_mfcc([w.samples for w in waveforms], config.n_fft, config.hop_length, tables)]
+    from nas.mfcc import compute_mfcc  # torchaudio: loaded only when something is computed
+
+    return compute_mfcc(waveforms, config)
+
+
 @dataclass
 class FeatureSet:
     """Normalised features of one split, ready for training and evaluation."""
@@ -188,7 +236,7 @@ def build_feature_set(
     # Key the cache on the whole data set, not the split, so every split shares one entry.
     ordered = [waveforms[name] for name in sorted(waveforms)]
     frames = dict(zip(sorted(waveforms), cache.get(ordered, config), strict=True))
-    normaliser = normaliser or Normaliser.fit([frames[r.name] for r in split.train], config.normalisation)
+    normaliser = normaliser or Normaliser.fit([frames[r.name] for r in split.train], config.normalisation, config.integer)
     parts = {}
     for name, recordings in split.parts().items():
         parts[name] = (

@@ -15,7 +15,7 @@ from nas import __version__, limits
 from nas.architecture import CELLS, ModelConfig
 from nas.data import OFFICIAL, PARTS
 from nas.errors import EXIT_BAD_INPUT, NasError
-from nas.features import NORMALISATIONS, FeatureConfig
+from nas.features import FRONTENDS, NORMALISATIONS, FeatureConfig
 from nas.formats import DEFAULT_WEIGHT_BITS, WEIGHT_SCHEMES, QuantConfig
 from nas.memory import BUDGET_SCOPES
 from nas.recipe import TRAIN_THREADS, TrainConfig
@@ -85,6 +85,12 @@ def add_model_options(parser: argparse.ArgumentParser, features: bool = True) ->
     group.add_argument("--n-fft", type=limits.N_FFT.parse, default=feature.n_fft, help="window length in samples (256 = 32 ms)")
     group.add_argument("--hop-length", type=limits.HOP_LENGTH.parse, default=feature.hop_length, help="hop in samples (80 = 10 ms)")
     group.add_argument("--normalisation", choices=NORMALISATIONS, default=feature.normalisation, help="statistics from the train split")
+    group.add_argument(
+        "--frontend",
+        choices=FRONTENDS,
+        default=feature.frontend,
+        help="torchaudio's float MFCC, or the integer device front-end (docs/data-and-features.md)",
+    )
 
 
 def add_quant_options(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,260 @@
+"""The device front-end: MFCC frames from int16 PCM in integer arithmetic, frame by frame.
+
+Each frame k covers samples [k*hop, k*hop + n_fft) and depends on nothing else: no per-file
+statistic (torchaudio's dB floor "maximum of the file minus 80 dB" needs the whole file), so a
+device computes each frame as soon as its samples have arrived. The same integer operations run
+here (numpy, vectorised over frames) and, in a later step, in the exported C; integer arithmetic
+is exact, so the two agree bit for bit by construction and by test.
+
+Per frame (b = log2(n_fft)):
+  1. window   xw[n] = round_shift(x[n] * w[n], 15 - s) with s = 15 - b: the Q15 Hann window, and
+              the samples left-aligned so that the FFT below uses the whole int32 range
+  2. FFT      radix-2, decimation in time, int32 values, Q15 twiddles; each twiddle product is
+              rounded once (round_shift by 15); |X| <= n_fft * max|xw| <= 2^30, no scaling needed
+  3. power    P[k] = (re^2 + im^2) >> 13 for k = 0..n_fft/2 (int64). Parseval bounds the sum of
+              |X|^2 by n_fft * sum(xw^2) <= 2^60, so the weighted mel sums below stay under 2^63
+  4. mel      E[m] = (sum_k P[k] * w_m[k]) >> 15            HTK triangles as torchaudio's, Q15
+  5. log      L[m] = log2(E[m] + 1) in Q11: exponent + a 33-entry table of log2(1 + i/32) (Q15),
+              linearly interpolated; the +1 is the fixed floor that replaces the per-file one
+  6. DCT      C[i] = round_shift(sum_m D[i][m] * L[m], 14 + 11 - 8): orthonormal DCT-II scaled by
+              10*log10(2), so C is torchaudio's MFCC (dB-based) in Q8, but for the floor, the
+              rounding and a constant gain in C[0] (the samples' scale), which normalisation removes
+Normalisation (per coefficient, from the train split) happens after, in integers too
+(`nas.features.Normaliser` with `integer=True`, `normalise_integers` below).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from nas.data import SAMPLE_RATE
+
+WINDOW_FRAC = 15
+TWIDDLE_FRAC = 15
+MEL_FRAC = 15
+LOG_FRAC = 11
+LOG_TABLE_BITS = 5  # 2**5 intervals: log2(1 + i/32), i = 0..32
+LOG_TABLE_FRAC = 15
+DCT_FRAC = 14
+MFCC_FRAC = 8
+POWER_SHIFT = 13  # see step 3: keeps every mel sum under 2^63 for any n_fft
+FFT_BITS = 30  # |X| <= 2^30: the windowed samples are scaled to fill this
+DB_PER_LOG2 = 10 * math.log10(2)  # 10*log10(x) = DB_PER_LOG2 * log2(x)
+CHUNK_FRAMES = 4096  # frames processed at once: bounds the working memory of the vectorised FFT
+
+
+def round_shift(values: np.ndarray, shift: int) -> np.ndarray:
+    """(v + 2**(shift-1)) >> shift: round half up, arithmetic shift (as the C does)."""
+    return (values + (1 << (shift - 1))) >> shift
+
+
+def _q(values: np.ndarray, frac: int, dtype) -> np.ndarray:
+    """Round to Q`frac`, saturating at the type's largest value (1.0 in Q15 becomes 32767)."""
+    info = np.iinfo(dtype)
+    return np.clip(np.floor(np.asarray(values, np.float64) * 2.0**frac + 0.5), info.min, info.max).astype(dtype)
+
+
+def hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+def mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+    """(n_fft/2 + 1, n_mels) HTK triangles without area normalisation, as torchaudio's
+    `melscale_fbanks(..., norm=None, mel_scale="htk")`, in float64."""
+    freqs = np.linspace(0, SAMPLE_RATE // 2, n_fft // 2 + 1)
+    points = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    widths = np.diff(points)
+    slopes = points[None, :] - freqs[:, None]
+    down = -slopes[:, :-2] / widths[:-1]
+    up = slopes[:, 2:] / widths[1:]
+    return np.maximum(0.0, np.minimum(down, up))
+
+
+@dataclass(frozen=True)
+class FrontEndTables:
+    """The constants a device holds (flash), in the integer types the C declares."""
+
+    window: np.ndarray  # (n_fft,) int16, Q15
+    cos: np.ndarray  # (n_fft/2,) int16, Q15: cos(2*pi*k/n_fft)
+    sin: np.ndarray  # (n_fft/2,) int16, Q15: sin(2*pi*k/n_fft)
+    mel_first: np.ndarray  # (n_mels,) int16: first spectrum bin of each filter
+    mel_weights: tuple[np.ndarray, ...]  # per filter, its non-zero Q15 weights (uint16) from mel_first on
+    log_table: np.ndarray  # (33,) uint16, Q15: log2(1 + i/32)
+    dct: np.ndarray  # (n_mfcc, n_mels) int16, Q14: orthonormal DCT-II * 10*log10(2)
+    window_shift: int  # 15 - s: the right shift after the window, s = 15 - log2(n_fft)
+
+    def mel_matrix(self) -> np.ndarray:
+        """The sparse filterbank as a dense (bins, n_mels) int64 matrix, for vectorised use."""
+        bins = len(self.cos) + 1
+        dense = np.zeros((bins, len(self.mel_first)), np.int64)
+        for m, (first, weights) in enumerate(zip(self.mel_first, self.mel_weights, strict=True)):
+            dense[first : first + len(weights), m] = weights
+        return dense
+
+
+@lru_cache(maxsize=16)
+def frontend_tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float) -> FrontEndTables:
+    n = np.arange(n_fft)
+    window = _q(0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft), WINDOW_FRAC, np.int16)  # periodic Hann, as torch's
+    k = np.arange(n_fft // 2)
+    cos = _q(np.cos(2 * np.pi * k / n_fft), TWIDDLE_FRAC, np.int16)
+    sin = _q(np.sin(2 * np.pi * k / n_fft), TWIDDLE_FRAC, np.int16)
+    quantized = _q(mel_filterbank(n_fft, n_mels, f_min, f_max), MEL_FRAC, np.uint16)
+    firsts, weights = [], []
+    for m in range(n_mels):
+        nonzero = np.flatnonzero(quantized[:, m])
+        first = int(nonzero[0]) if len(nonzero) else 0
+        last = int(nonzero[-1]) + 1 if len(nonzero) else 0
+        firsts.append(first)
+        weights.append(quantized[first:last, m].copy())
+    log_table = _q(np.log2(1 + np.arange(2**LOG_TABLE_BITS + 1) / 2**LOG_TABLE_BITS), LOG_TABLE_FRAC, np.uint16)
+    i, m = np.arange(n_mfcc)[:, None], np.arange(n_mels)[None, :]
+    dct = np.cos(np.pi / n_mels * (m + 0.5) * i) * np.where(i == 0, math.sqrt(1 / n_mels), math.sqrt(2 / n_mels))
+    return FrontEndTables(
+        window=window,
+        cos=cos,
+        sin=sin,
+        mel_first=np.array(firsts, np.int16),
+        mel_weights=tuple(weights),
+        log_table=log_table,
+        dct=_q(dct * DB_PER_LOG2, DCT_FRAC, np.int16),
+        window_shift=WINDOW_FRAC - (FFT_BITS - 15 - int(math.log2(n_fft))),
+    )
+
+
+def frame_samples(samples: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(frames, n_fft) int64 windows of the PCM; a file shorter than one window is zero-padded."""
+    samples = np.asarray(samples, np.int64)
+    if len(samples) < n_fft:
+        samples = np.pad(samples, (0, n_fft - len(samples)))
+    count = 1 + (len(samples) - n_fft) // hop
+    return np.lib.stride_tricks.sliding_window_view(samples, n_fft)[::hop][:count]
+
+
+def _bit_reversed(n: int) -> np.ndarray:
+    bits = int(math.log2(n))
+    index = np.arange(n)
+    reversed_index = np.zeros(n, np.int64)
+    for bit in range(bits):
+        reversed_index |= ((index >> bit) & 1) << (bits - 1 - bit)
+    return reversed_index
+
+
+def fft_power(windowed: np.ndarray, tables: FrontEndTables) -> np.ndarray:
+    """(frames, n_fft/2 + 1) int64 power spectrum >> POWER_SHIFT of windowed frames (|values| <=
+    2^30 / n_fft). Iterative radix-2 FFT in integers: each butterfly b' = a - t, a' = a + t with
+    t = round_shift(W * b, 15) (complex), W = exp(-2*pi*i*k/n_fft) from the Q15 tables."""
+    n = windowed.shape[1]
+    re = windowed[:, _bit_reversed(n)].astype(np.int64)
+    im = np.zeros_like(re)
+    span = 2
+    while span <= n:
+        half = span // 2
+        index = np.arange(half) * (n // span)
+        w_re, w_im = tables.cos[index].astype(np.int64), -tables.sin[index].astype(np.int64)
+        re, im = re.reshape(len(re), n // span, span), im.reshape(len(im), n // span, span)
+        a_re, a_im = re[..., :half], im[..., :half]
+        b_re, b_im = re[..., half:], im[..., half:]
+        t_re = round_shift(w_re * b_re - w_im * b_im, TWIDDLE_FRAC)
+        t_im = round_shift(w_re * b_im + w_im * b_re, TWIDDLE_FRAC)
+        re = np.concatenate([a_re + t_re, a_re - t_re], axis=-1).reshape(len(re), n)
+        im = np.concatenate([a_im + t_im, a_im - t_im], axis=-1).reshape(len(im), n)
+        span *= 2
+    bins = n // 2 + 1
+    return (re[:, :bins] ** 2 + im[:, :bins] ** 2) >> POWER_SHIFT
+
+
+def log2_q(values: np.ndarray, tables: FrontEndTables) -> np.ndarray:
+    """log2(v) in Q11 for integers v >= 1: exponent plus the table, linearly interpolated."""
+    values = np.asarray(values, np.int64)
+    _, exponent = np.frexp(values.astype(np.float64))  # exact: v < 2^53, so the exponent is exact
+    exponent = exponent.astype(np.int64) - 1  # v in [2^e, 2^(e+1))
+    # the mantissa's 16 fraction bits: v / 2^e - 1, in Q16 (truncated)
+    fraction = np.where(exponent >= 16, values >> np.maximum(exponent - 16, 0), values << np.maximum(16 - exponent, 0)) - (1 << 16)
+    index = fraction >> (16 - LOG_TABLE_BITS)
+    rest = fraction & ((1 << (16 - LOG_TABLE_BITS)) - 1)
+    table = tables.log_table.astype(np.int64)
+    step = table[index + 1] - table[index]  # index <= 31: the table has 33 entries
+    mantissa = table[index] + round_shift(step * rest, 16 - LOG_TABLE_BITS)  # Q15
+    return (exponent << LOG_FRAC) + round_shift(mantissa, LOG_TABLE_FRAC - LOG_FRAC)
+
+
+def mfcc_from_power(power: np.ndarray, tables: FrontEndTables) -> np.ndarray:
+    """Mel energies, their integer log and the DCT: (frames, n_mfcc) int32 MFCC in Q8 (dB)."""
+    energies = (power @ tables.mel_matrix()) >> MEL_FRAC  # int64 matmul: exact
+    logs = log2_q(energies + 1, tables)
+    mfcc = round_shift(logs @ tables.dct.astype(np.int64).T, DCT_FRAC + LOG_FRAC - MFCC_FRAC)
+    return mfcc.astype(np.int32)
+
+
+def integer_mfcc_frames(frames: np.ndarray, tables: FrontEndTables) -> np.ndarray:
+    """(frames, n_fft) int PCM windows -> (frames, n_mfcc) int32 MFCC, in chunks."""
+    out = []
+    for start in range(0, len(frames), CHUNK_FRAMES):
+        chunk = frames[start : start + CHUNK_FRAMES]
+        windowed = round_shift(chunk * tables.window.astype(np.int64), tables.window_shift)
+        out.append(mfcc_from_power(fft_power(windowed, tables), tables))
+    return np.concatenate(out) if out else np.zeros((0, tables.dct.shape[0]), np.int32)
+
+
+def integer_mfcc(samples_per_file: list[np.ndarray], n_fft: int, hop: int, tables: FrontEndTables) -> list[np.ndarray]:
+    """One (frames, n_mfcc) int32 array per file; all files' frames go through together."""
+    framed = [frame_samples(samples, n_fft, hop) for samples in samples_per_file]
+    if not framed:
+        return []
+    values = integer_mfcc_frames(np.concatenate(framed), tables)
+    return np.split(values, np.cumsum([len(f) for f in framed])[:-1])
+
+
+# ------------------------------------------------------------------------------ normalisation
+NORM_SHIFT = 16
+NORM_FRAC = 12  # output: Q3.12, the integer engine's input at 16-bit state (saturated to int16)
+INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
+
+
+def normalisation_constants(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient integers for MFCC in Q8: the mean (int32, Q8) and the scale (int32) such
+    that round_shift((c - mean) * scale, 16) is (c - mean) / std in Q3.12."""
+    mean_q = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.int64)
+    scale_q = np.floor(2.0 ** (NORM_SHIFT + NORM_FRAC) / np.asarray(std, np.float64) + 0.5).astype(np.int64)
+    if scale_q.max(initial=0) >= 2**31:
+        raise ValueError("a coefficient's spread is too small for an int32 normalisation scale")
+    return mean_q.astype(np.int32), scale_q.astype(np.int32)
+
+
+def normalise_integers(mfcc: np.ndarray, mean_q: np.ndarray, scale_q: np.ndarray) -> np.ndarray:
+    """(frames, n_mfcc) int MFCC (Q8) -> the engine's int16 input, Q3.12, saturated."""
+    centred = np.asarray(mfcc, np.int64) - mean_q.astype(np.int64)
+    return np.clip(round_shift(centred * scale_q.astype(np.int64), NORM_SHIFT), INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+def describe(config) -> dict:
+    """model.json's front_end block for the integer front-end: the steps and the tables' sizes."""
+    tables = frontend_tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max)
+    return {
+        "kind": "nas integer front-end (nas/frontend.py)",
+        "sample_rate": SAMPLE_RATE,
+        "frame": f"samples [k*{config.hop_length}, k*{config.hop_length} + {config.n_fft}); a file shorter than one window is zero-padded",
+        "window": f"periodic Hann, Q{WINDOW_FRAC} int16; xw = round_shift(x * w, {tables.window_shift})",
+        "fft": f"radix-2 DIT, int32, Q{TWIDDLE_FRAC} twiddles, one rounding per twiddle product",
+        "power": f"(re^2 + im^2) >> {POWER_SHIFT}, bins 0..{config.n_fft // 2}",
+        "mel": f"{config.n_mels} HTK triangles {config.f_min:g}-{config.f_max:g} Hz, Q{MEL_FRAC}; E = sum(P * w) >> {MEL_FRAC}",
+        "log": f"log2(E + 1) in Q{LOG_FRAC}: exponent + table of log2(1 + i/{2**LOG_TABLE_BITS}), Q{LOG_TABLE_FRAC}, interpolated",
+        "dct": f"orthonormal DCT-II * 10*log10(2), Q{DCT_FRAC}; MFCC in Q{MFCC_FRAC} (dB)",
+        "normalisation": f"per coefficient, integers: see normaliser.integer (Q{NORM_FRAC} out)",
+        "table_values": {
+            "window": len(tables.window),
+            "twiddles": len(tables.cos) + len(tables.sin),
+            "mel_weights": sum(len(w) for w in tables.mel_weights),
+            "log_table": len(tables.log_table),
+            "dct": int(tables.dct.size),
+        },
+    }
