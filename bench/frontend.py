@@ -1,0 +1,94 @@
+"""What the integer device front-end costs in accuracy against torchaudio's MFCC, on the same recipe.
+
+Trains each model with both front-ends and seeds 0, 1, 2 (official split, default recipe, one
+thread per run, two runs at a time) and writes bench/results/frontend.json: every run's
+validation and test accuracy (the integer engine's for quantized models; float and post-training
+int8 for float ones), the means, and the time to compute the features of all 3,000 files.
+
+    .venv/bin/python bench/frontend.py              # about 12 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+MODELS = {
+    "float GRU 1x64, 13 MFCC": ({"hidden": 64}, {"n_mfcc": 13}, ("float", None)),
+    "pow2 4-bit GRU 1x24, 16 MFCC": ({"hidden": 24, "n_input": 16}, {"n_mfcc": 16}, ("pow2", 4)),
+}
+FRONTENDS = ("torchaudio", "integer")
+SEEDS = (0, 1, 2)
+
+
+def run(job: tuple[str, str, int]) -> dict:
+    import torch
+
+    from nas.architecture import ModelConfig
+    from nas.data import find_data_dir
+    from nas.features import FeatureCache, FeatureConfig, load_features
+    from nas.formats import QuantConfig
+    from nas.recipe import TrainConfig
+    from nas.train import train_model
+
+    torch.set_num_threads(1)
+    name, frontend, seed = job
+    model_values, feature_values, (scheme, bits) = MODELS[name]
+    features = FeatureConfig(**feature_values, frontend=frontend)
+    _, feature_set = load_features(find_data_dir(), "official", features, FeatureCache())
+    quant = QuantConfig.make(scheme, bits)
+    started = time.perf_counter()
+    result = train_model(feature_set, ModelConfig(**model_values), TrainConfig(seed=seed), torch.device("cpu"), quant=quant)
+    scores = result.integer or result.post_training_int8
+    return {
+        "model": name,
+        "frontend": frontend,
+        "seed": seed,
+        "scored_by": "integer engine" if result.integer else "float model (post-training int8 beside it)",
+        "val": result.val.value if not result.integer else scores.val.value,
+        "test": result.test.value if not result.integer else scores.test.value,
+        "int8_test": None if result.integer else scores.test.value,
+        "best_epoch": result.best_epoch,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def feature_seconds() -> dict:
+    from nas.data import find_data_dir, list_recordings, read_all
+    from nas.features import FeatureCache, FeatureConfig
+
+    waves = read_all(list_recordings(find_data_dir()))
+    out = {}
+    for frontend in FRONTENDS:
+        started = time.perf_counter()
+        FeatureCache(None).get(waves, FeatureConfig(frontend=frontend))
+        out[frontend] = time.perf_counter() - started
+    return out
+
+
+def main() -> int:
+    timing = feature_seconds()
+    jobs = [(name, frontend, seed) for name in MODELS for frontend in FRONTENDS for seed in SEEDS]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(run, jobs, chunksize=1)
+    summary = []
+    for name in MODELS:
+        for frontend in FRONTENDS:
+            mine = [r for r in runs if r["model"] == name and r["frontend"] == frontend]
+            row = {"model": name, "frontend": frontend, "mean_val": statistics.mean(r["val"] for r in mine)}
+            row["mean_test"] = statistics.mean(r["test"] for r in mine)
+            summary.append(row)
+            print(f"{name} | {frontend:10} | val {100 * row['mean_val']:.2f}% | test {100 * row['mean_test']:.2f}% "
+                  f"| seeds {[round(100 * r['test'], 2) for r in mine]}")  # fmt: skip
+    report = {"split": "official", "threads_per_run": 1, "feature_seconds_3000_files": timing, "summary": summary, "runs": runs}
+    (Path(__file__).parent / "results" / "frontend.json").write_text(json.dumps(report, indent=2) + "\n")
+    print("features for 3,000 files:", {k: f"{v:.1f} s" for k, v in timing.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
