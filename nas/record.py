@@ -92,7 +92,9 @@ class TrialRecord:
             return kind(**attrs[key]) if key in attrs else None
 
         def accuracy(part):
-            return Accuracy(attrs[f"{part}_correct"], attrs[f"{part}_total"]) if f"{part}_correct" in attrs else None
+            # a running trial's attributes are written one at a time: half an accuracy is none yet
+            keys = (f"{part}_correct", f"{part}_total")
+            return Accuracy(attrs[keys[0]], attrs[keys[1]]) if all(key in attrs for key in keys) else None
 
         return cls(
             number=trial.number,

@@ -175,3 +175,14 @@ def test_front_hypervolume_uses_the_trained_trials_within_the_budget():
     with_test = [trained(0, 290, 16, test_correct=240)]
     assert front_hypervolume(with_test, BUDGET, "test") == pytest.approx(0.8 * (1 - with_test[0].total_bytes / BUDGET.limit_bytes))
     assert front_hypervolume([], BUDGET) == 0.0
+
+
+def test_a_trial_still_being_written_reads_as_unscored():
+    """The progress line reads trials while a worker writes a record's attributes one by one."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    trial = study.ask()
+    for key, value in [("total_bytes", 2000), ("val_correct", 290), ("test_correct", 288)]:  # val_total, test_total not yet
+        trial.set_user_attr(key, value)
+    record = TrialRecord.from_trial(study.trials[0])
+    assert record.state == "running" and record.val is None and record.test is None and not record.trained
+    assert pareto_front([record], BUDGET) == [] and classify([record], BUDGET)[OVER_PRUNED] == []
