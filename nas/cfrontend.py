@@ -35,7 +35,7 @@ def _array(values, per_line: int = 16) -> str:
 
 def generate_frontend(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray, prefix: str = "nas") -> tuple[str, str]:
     """(frontend.h, frontend.c) for one feature config and its normalisation constants."""
-    tables = frontend_tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max)
+    tables = frontend_tables(config)
     n, bins, mels, coefficients = config.n_fft, config.n_fft // 2 + 1, config.n_mels, config.n_mfcc
     bits = int(math.log2(n))
     offsets = np.concatenate([[0], np.cumsum([len(w) for w in tables.mel_weights])]).astype(int)
@@ -152,7 +152,7 @@ void {prefix}_frontend_frame(const int16_t *samples, int16_t *features) {{
             int64_t power = ((int64_t)re[bin] * re[bin] + (int64_t)im[bin] * im[bin]) >> {POWER_SHIFT};
             energy += power * MEL_WEIGHTS[k];
         }}
-        logs[m] = log2_q((energy >> {MEL_FRAC}) + 1);
+        logs[m] = log2_q((energy >> {MEL_FRAC}) + {tables.floor});
     }}
     for (i = 0; i < COEFFICIENTS; i++) {{ /* DCT, then normalisation onto the model's input */
         int64_t acc = 0, q;

@@ -103,7 +103,13 @@ def train_plan(args: argparse.Namespace):
     if args.resume:
         return plan_resume(Path(args.resume))
     features = FeatureConfig(
-        args.n_mfcc, args.n_mels, args.n_fft, args.hop_length, normalisation=args.normalisation, frontend=args.frontend
+        args.n_mfcc,
+        args.n_mels,
+        args.n_fft,
+        args.hop_length,
+        normalisation=args.normalisation,
+        frontend=args.frontend,
+        floor_bits=args.floor_bits,
     )
     model = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc, dropout=args.dropout)
     quant = QuantConfig.make(args.weights, args.weight_bits, args.bias_bits, args.state_bits)

@@ -44,6 +44,9 @@ class FeatureConfig:
     # "global": per-coefficient mean and standard deviation of the train split's frames.
     normalisation: str = "global"
     frontend: str = "torchaudio"  # one of FRONTENDS
+    # integer front-end only: mel energies E are taken as log2(E + 2^floor_bits); 16 was chosen on
+    # validation (bench/frontend.py --floor-sweep; docs/training.md)
+    floor_bits: int = 16
 
     def validate(self) -> None:
         limits.N_MELS.check("--n-mels", self.n_mels)
@@ -60,6 +63,7 @@ class FeatureConfig:
             raise NasError(f"--normalisation {self.normalisation}: expected {' or '.join(NORMALISATIONS)}")
         if self.frontend not in FRONTENDS:
             raise NasError(f"--frontend {self.frontend}: expected {' or '.join(FRONTENDS)}")
+        limits.FLOOR_BITS.check("--floor-bits", self.floor_bits)
         if self.frontend == "integer" and self.n_fft & (self.n_fft - 1):
             raise NasError(f"--n-fft {self.n_fft}: the integer front-end's FFT needs a power of two (64, 128, 256, 512 or 1024)")
 
@@ -208,7 +212,7 @@ def compute_frames(waveforms: list[Waveform], config: FeatureConfig) -> list[np.
     if config.integer:
         from nas.frontend import frontend_tables, integer_mfcc
 
-        tables = frontend_tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max)
+        tables = frontend_tables(config)
         return [f.astype(np.float32) for f in integer_mfcc([w.samples for w in waveforms], config.n_fft, config.hop_length, tables)]
     from nas.mfcc import compute_mfcc  # torchaudio: loaded only when something is computed
 

@@ -14,8 +14,9 @@ Per frame (b = log2(n_fft)):
   3. power    P[k] = (re^2 + im^2) >> 13 for k = 0..n_fft/2 (int64). Parseval bounds the sum of
               |X|^2 by n_fft * sum(xw^2) <= 2^60, so the weighted mel sums below stay under 2^63
   4. mel      E[m] = (sum_k P[k] * w_m[k]) >> 15            HTK triangles as torchaudio's, Q15
-  5. log      L[m] = log2(E[m] + 1) in Q11: exponent + a 33-entry table of log2(1 + i/32) (Q15),
-              linearly interpolated; the +1 is the fixed floor that replaces the per-file one
+  5. log      L[m] = log2(E[m] + 2^f) in Q11: exponent + a 33-entry table of log2(1 + i/32) (Q15),
+              linearly interpolated; 2^f (f = floor_bits) is the fixed floor that replaces the
+              per-file one
   6. DCT      C[i] = round_shift(sum_m D[i][m] * L[m], 14 + 11 - 8): orthonormal DCT-II scaled by
               10*log10(2), so C is torchaudio's MFCC (dB-based) in Q8, but for the floor, the
               rounding and a constant gain in C[0] (the samples' scale), which normalisation removes
@@ -90,6 +91,7 @@ class FrontEndTables:
     log_table: np.ndarray  # (33,) uint16, Q15: log2(1 + i/32)
     dct: np.ndarray  # (n_mfcc, n_mels) int16, Q14: orthonormal DCT-II * 10*log10(2)
     window_shift: int  # 15 - s: the right shift after the window, s = 15 - log2(n_fft)
+    floor: int  # added to every mel energy before the log: 2^floor_bits
 
     def mel_matrix(self) -> np.ndarray:
         """The sparse filterbank as a dense (bins, n_mels) int64 matrix, for vectorised use."""
@@ -100,8 +102,13 @@ class FrontEndTables:
         return dense
 
 
+def frontend_tables(config) -> FrontEndTables:
+    """The tables of a FeatureConfig's integer front-end."""
+    return _tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max, config.floor_bits)
+
+
 @lru_cache(maxsize=16)
-def frontend_tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float) -> FrontEndTables:
+def _tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float, floor_bits: int) -> FrontEndTables:
     n = np.arange(n_fft)
     window = _q(0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft), WINDOW_FRAC, np.int16)  # periodic Hann, as torch's
     k = np.arange(n_fft // 2)
@@ -127,6 +134,7 @@ def frontend_tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: f
         log_table=log_table,
         dct=_q(dct * DB_PER_LOG2, DCT_FRAC, np.int16),
         window_shift=WINDOW_FRAC - (FFT_BITS - 15 - int(math.log2(n_fft))),
+        floor=1 << floor_bits,
     )
 
 
@@ -190,7 +198,7 @@ def log2_q(values: np.ndarray, tables: FrontEndTables) -> np.ndarray:
 def mfcc_from_power(power: np.ndarray, tables: FrontEndTables) -> np.ndarray:
     """Mel energies, their integer log and the DCT: (frames, n_mfcc) int32 MFCC in Q8 (dB)."""
     energies = (power @ tables.mel_matrix()) >> MEL_FRAC  # int64 matmul: exact
-    logs = log2_q(energies + 1, tables)
+    logs = log2_q(energies + tables.floor, tables)
     mfcc = round_shift(logs @ tables.dct.astype(np.int64).T, DCT_FRAC + LOG_FRAC - MFCC_FRAC)
     return mfcc.astype(np.int32)
 
@@ -238,7 +246,7 @@ def normalise_integers(mfcc: np.ndarray, mean_q: np.ndarray, scale_q: np.ndarray
 
 def describe(config) -> dict:
     """model.json's front_end block for the integer front-end: the steps and the tables' sizes."""
-    tables = frontend_tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max)
+    tables = frontend_tables(config)
     return {
         "kind": "nas integer front-end (nas/frontend.py)",
         "sample_rate": SAMPLE_RATE,
@@ -247,7 +255,7 @@ def describe(config) -> dict:
         "fft": f"radix-2 DIT, int32, Q{TWIDDLE_FRAC} twiddles, one rounding per twiddle product",
         "power": f"(re^2 + im^2) >> {POWER_SHIFT}, bins 0..{config.n_fft // 2}",
         "mel": f"{config.n_mels} HTK triangles {config.f_min:g}-{config.f_max:g} Hz, Q{MEL_FRAC}; E = sum(P * w) >> {MEL_FRAC}",
-        "log": f"log2(E + 1) in Q{LOG_FRAC}: exponent + table of log2(1 + i/{2**LOG_TABLE_BITS}), Q{LOG_TABLE_FRAC}, interpolated",
+        "log": f"log2(E + 2^{config.floor_bits}) in Q{LOG_FRAC}: exponent + interpolated table of log2(1 + i/{2**LOG_TABLE_BITS})",
         "dct": f"orthonormal DCT-II * 10*log10(2), Q{DCT_FRAC}; MFCC in Q{MFCC_FRAC} (dB)",
         "normalisation": f"per coefficient, integers: see normaliser.integer (Q{NORM_FRAC} out)",
         "table_values": {

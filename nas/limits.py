@@ -61,6 +61,7 @@ N_MELS = Bound(8, 128)
 N_MFCC = Bound(1, N_MELS.high)
 N_FFT = Bound(64, 1024)
 HOP_LENGTH = Bound(1, N_FFT.high)
+FLOOR_BITS = Bound(0, 40)  # the integer front-end's fixed floor: log2(E + 2^floor_bits)
 
 # Number formats (nas.formats.QuantConfig)
 FIXED_BITS = Bound(2, 8)

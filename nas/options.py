@@ -91,6 +91,12 @@ def add_model_options(parser: argparse.ArgumentParser, features: bool = True) ->
         default=feature.frontend,
         help="torchaudio's float MFCC, or the integer device front-end (docs/data-and-features.md)",
     )
+    group.add_argument(
+        "--floor-bits",
+        type=limits.FLOOR_BITS.parse,
+        default=feature.floor_bits,
+        help="integer front-end: log2(E + 2^bits) of mel energies E",
+    )
 
 
 def add_quant_options(parser: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ OPTIONS = {
     "--n-mels": (limits.N_MELS, lambda v: FeatureConfig(n_mels=v, n_mfcc=1).validate()),
     "--n-fft": (limits.N_FFT, lambda v: FeatureConfig(n_fft=v, hop_length=1).validate()),
     "--hop-length": (limits.HOP_LENGTH, lambda v: FeatureConfig(hop_length=v, n_fft=limits.N_FFT.high).validate()),
+    "--floor-bits": (limits.FLOOR_BITS, lambda v: FeatureConfig(floor_bits=v, frontend="integer").validate()),
     "--epochs": (limits.EPOCHS, lambda v: TrainConfig.for_epochs(v).validate()),
     "--batch-size": (limits.BATCH_SIZE, lambda v: TrainConfig(batch_size=v).validate()),
     "--lr": (limits.LEARNING_RATE, lambda v: TrainConfig(learning_rate=v).validate()),
