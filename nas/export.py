@@ -19,7 +19,7 @@ import torch
 from nas import __version__
 from nas.architecture import N_CLASSES, ModelConfig
 from nas.cexport import generate
-from nas.data import OFFICIAL, list_recordings, make_split
+from nas.data import OFFICIAL, Split, make_split
 from nas.errors import NasError
 from nas.features import FeatureCache, FeatureConfig, Normaliser, load_features
 from nas.formats import QuantConfig
@@ -198,14 +198,16 @@ class Evaluation:
         return classification_report(self.labels, self.predicted, labels=list(range(N_CLASSES)), digits=4, zero_division=0)
 
 
-def training_overlap(data_dir: Path, trained_split: str, evaluated: list[str]) -> int | None:
-    """How many of the evaluated files the model was trained on (None if the training split
-    cannot be rebuilt from this folder, e.g. its held-out speaker is not in it)."""
+def training_overlap(split: Split, trained_split: str, part: str) -> int | None:
+    """How many files of `split`'s part the model was trained on: the train part of
+    `trained_split` over the same recordings (None if that split cannot be rebuilt from them,
+    e.g. its held-out speaker is not among them)."""
+    recordings = [r for files in split.parts().values() for r in files]  # the parts hold every recording once
     try:
-        trained = {r.name for r in make_split(list_recordings(data_dir), trained_split).train}
+        trained = {r.name for r in make_split(recordings, trained_split).train}
     except NasError:
         return None
-    return len(trained.intersection(evaluated))
+    return len(trained.intersection(r.name for r in split.parts()[part]))
 
 
 def evaluate(loaded: LoadedExport, data_dir: Path, split_name: str | None, part: str, cache: FeatureCache) -> Evaluation:
@@ -219,5 +221,4 @@ def evaluate(loaded: LoadedExport, data_dir: Path, split_name: str | None, part:
     stored = None
     if split_name == trained_split and stored_counts.get(f"{part}_correct") is not None:
         stored = Accuracy(stored_counts[f"{part}_correct"], stored_counts[f"{part}_total"])
-    names = [r.name for r in split.parts()[part]]
-    return Evaluation(split_name, part, labels, predicted, stored, trained_split, training_overlap(data_dir, trained_split, names))
+    return Evaluation(split_name, part, labels, predicted, stored, trained_split, training_overlap(split, trained_split, part))
