@@ -15,10 +15,10 @@ from nas import limits
 from nas.architecture import ModelConfig
 from nas.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig
 from nas.layout import SHIFT_BITS, bias_vectors, packed_tensor_bytes, weight_tensors
+from nas.limits import FLOAT_BITS
 
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
 SCRATCH_BITS = 16  # gate pre-activations (Q3.12) and gate outputs (Q0.15)
-FLOAT_BITS = limits.FLOAT_BITS
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 
 
