@@ -53,7 +53,7 @@ def main() -> int:
         candidates = CANDIDATES[scheme]
         rows = []
         for model_config, quant in candidates:
-            memory = memory_breakdown(model_config, quant)
+            memory = memory_breakdown(model_config, quant, None)  # the model alone, as when this comparison was measured
             assert memory.total_bytes <= BUDGET_BYTES
             runs = []
             for seed in SEEDS:

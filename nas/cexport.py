@@ -1,15 +1,29 @@
-"""C99 code for an integer model: model.h and model.c that give the integer engine's logits.
+"""C99 code for an integer model: model.h and model.c, a streaming classifier with no heap.
 
-The packed weights are one `const uint8_t` array holding exactly weights.bin, so its `sizeof`
-is the memory model's weight_bytes + bias_bytes + meta_bytes. Integer arithmetic only, no heap,
-no dependency beyond <stdint.h>. Each step mirrors nas/intmodel.py line for line. It assumes that
-`>>` on a negative signed integer is an arithmetic shift (as gcc, clang and the usual embedded
-compilers define it); left shifts are written as multiplications, which C defines for negatives.
+The caller owns one `nas_stream_t` (its `sizeof` is the memory model's struct bytes), feeds int16
+PCM at 8 kHz with `nas_push_samples` as it arrives (each hop computes a feature frame with the
+integer front-end and steps the recurrent state), or feature frames with `nas_push_frame`, and
+reads the class and logits with `nas_classify` at any time. The constants are the arrays of
+`nas.device.flash_regions`: `nas_packed` holds exactly weights.bin; every tensor's offset, shift
+offset, accumulator frac bits and width are compile-time constants (macros), so no table of them
+sits in flash. Each step mirrors nas/intmodel.py (and the front-end nas/frontend.py) line for
+line; integer arithmetic is exact, so the C and the engine agree bit for bit (tested).
+
+It assumes that `>>` on a negative signed integer is an arithmetic shift (as gcc, clang and the
+usual embedded compilers define it); left shifts are written as multiplications, which C defines
+for negatives.
 """
 
 from __future__ import annotations
 
-from nas.formats import GATE_FRAC, GATES, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT, pow2_magnitudes
+from itertools import groupby
+
+import numpy as np
+
+from nas.cfrontend import frontend_code
+from nas.device import C_TYPES, gate_scratch_values, ram_regions
+from nas.formats import GATE_FRAC, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT, pow2_magnitudes
+from nas.frontend import NORM_FRAC
 from nas.intmodel import SIGMOID_TABLE, IntegerModel, pack
 from nas.layout import packed_layout
 
@@ -19,15 +33,68 @@ BIAS32 = "return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p
 
 
 def _array(values, per_line: int = 16) -> str:
-    items = [str(int(v)) for v in values]
+    items = [str(int(v)) for v in (list(values) if isinstance(values, bytes) else np.asarray(values).reshape(-1))]
     return ",\n".join("    " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
 
 
-def generate(model: IntegerModel, prefix: str = "nas") -> tuple[str, str]:
+def _struct_members(model: IntegerModel, features, prefix: str) -> str:
+    """The stream struct's members, in the order and with the types of `nas.device.ram_regions`."""
+    config, upper = model.model_config, prefix.upper()
+    lines = []
+    regions = [r for r in ram_regions(config, model.quant, features) if r.symbol]
+    for symbol, group in groupby(regions, key=lambda r: r.symbol):
+        parts = list(group)
+        first = parts[0]
+        if symbol == "scratch" and features is not None:
+            lines.append(
+                f"    union {{ struct {{ int32_t re[{upper}_FRAME_SAMPLES]; int32_t im[{upper}_FRAME_SAMPLES]; "
+                f"int32_t logs[{features.n_mels}]; }} fft; int16_t gates[{gate_scratch_values(config)}]; }} scratch; /* {first.name} */"
+            )
+        elif symbol in ("h", "c"):
+            lines.append(
+                f"    {first.ctype} {symbol}[{len(parts)}][{config.hidden}]; /* {(symbol == 'h' and 'hidden') or 'LSTM cell'} state per layer */"
+            )
+        else:
+            lines.append(
+                f"    {first.ctype} {symbol}[{first.count}]; /* {first.name} */"
+                if first.count > 1 or symbol in ("logits", "x")
+                else f"    {first.ctype} {symbol}; /* {first.name} */"
+            )
+    return "\n".join(lines)
+
+
+def generate(model: IntegerModel, features=None, normalisation=None, prefix: str = "nas") -> tuple[str, str]:
+    """(model.h, model.c). With `features` (an integer-front-end FeatureConfig) and
+    `normalisation` (mean_q8, scale) the stream takes PCM; without, feature frames only."""
     config, quant = model.model_config, model.quant
     data = pack(model)
     layout = packed_layout(config, quant)
     upper = prefix.upper()
+    state_type = C_TYPES[quant.state_bits]
+    hf, cf, sb, in_frac = quant.hidden_frac, quant.cell_frac, quant.state_bits, model.input_frac
+    h = config.hidden
+    front = features is not None
+    frontend_defines = (
+        f"""#define {upper}_SAMPLE_RATE 8000
+#define {upper}_FRAME_SAMPLES {features.n_fft}
+#define {upper}_HOP_SAMPLES {features.hop_length}
+"""
+        if front
+        else ""
+    )
+    pcm_api = (
+        f"""/* Feed `count` PCM samples (int16, 8 kHz, mono); each hop of {features.hop_length} samples, once {features.n_fft} have
+   arrived, computes a frame and steps the model. Returns the frames completed by this call. */
+int {prefix}_push_samples({prefix}_stream_t *s, const int16_t *pcm, int count);
+
+/* End of the utterance: an utterance shorter than one window is zero-padded to one frame (as in
+   training); otherwise nothing happens. Call before the final {prefix}_classify. */
+void {prefix}_end({prefix}_stream_t *s);
+
+"""
+        if front
+        else ""
+    )
     header = f"""/* Generated by nas: {config.cell.upper()} {config.layers}x{config.hidden}, {config.n_input} inputs, {quant.describe()}. */
 #ifndef {upper}_MODEL_H
 #define {upper}_MODEL_H
@@ -38,80 +105,138 @@ def generate(model: IntegerModel, prefix: str = "nas") -> tuple[str, str]:
 #define {upper}_N_CLASSES {config.n_classes}
 #define {upper}_HIDDEN {config.hidden}
 #define {upper}_LAYERS {config.layers}
-/* Input frames: normalised MFCC x as round(x * 2^{upper}_INPUT_FRAC), saturated to {quant.state_bits} bits. */
-#define {upper}_INPUT_FRAC {model.input_frac}
+/* Feature frames (nas_push_frame): normalised MFCC x as round(x * 2^12) saturated to int16 (Q3.12). */
+#define {upper}_FEATURE_FRAC {NORM_FRAC}
 #define {upper}_PACKED_BYTES {len(data)}
-
+{frontend_defines}
 /* The packed weights, biases and shifts: the bytes of weights.bin. */
 extern const uint8_t {prefix}_packed[{upper}_PACKED_BYTES];
 
-/* Classify one utterance: `frames` holds n_frames rows of {upper}_N_INPUT quantized inputs.
-   Writes {upper}_N_CLASSES logits (Q.12) when `logits` is not NULL; returns the class (0-9). */
-int {prefix}_classify(const int16_t *frames, int n_frames, int32_t *logits);
+/* Everything the classifier changes while it runs (docs/export.md). Members by decreasing
+   alignment, so the only padding is at the end. Zero it with {prefix}_reset before an utterance. */
+typedef struct {{
+{_struct_members(model, features, prefix)}
+}} {prefix}_stream_t;
+
+/* Start an utterance: zero state (the initial state is zero, as in training). */
+void {prefix}_reset({prefix}_stream_t *s);
+
+{pcm_api}/* Feed one frame of {upper}_N_INPUT normalised features (Q3.12) and step the model. */
+void {prefix}_push_frame({prefix}_stream_t *s, const int16_t *features);
+
+/* The class (0-9) after the frames so far; fills s->logits (int32, Q.12). */
+int {prefix}_classify({prefix}_stream_t *s);
 
 #endif
 """
-    # Every tensor is named by its layout symbol (enum index, bias offset), never by position.
-    tensor_ids = ", ".join(slot.tensor.symbol for slot in layout.weights)
-    tensors = [
-        f"    [{slot.tensor.symbol}] = {{{slot.offset}u, {slot.tensor.rows}, {slot.tensor.cols}, "
-        f"{model.weights[slot.tensor.name].acc_frac}, {layout.shift_of(slot.tensor.name).offset}u}}"
+    # Each weight tensor as macro arguments: codes offset, shift offset, accumulator frac bits, columns.
+    tensor_defines = [
+        f"#define {slot.tensor.symbol} {slot.offset}u, {layout.shift_of(slot.tensor.name).offset}u, "
+        f"{model.weights[slot.tensor.name].acc_frac}, {slot.tensor.cols}"
         for slot in layout.weights
     ]
     bias_defines = [f"#define {slot.tensor.symbol} {slot.offset}u" for slot in layout.biases]
-    hf, cf, sb = quant.hidden_frac, quant.cell_frac, quant.state_bits
-    h = config.hidden
-    gates = GATES[config.cell] * h
-    step = {
-        "gru": f"""        for (i = 0; i < 2 * H; i++) gate[i] = sigmoid_q(sat16(px[i] + ph[i] + bias_value(LAYER{{L}}_B_RZN, i)));
-        for (i = 0; i < H; i++) {{
-            int32_t hn = sat16(ph[2 * H + i] + bias_value(LAYER{{L}}_B_HN, i));
-            int32_t n = tanh_q(sat16(px[2 * H + i] + bias_value(LAYER{{L}}_B_RZN, 2 * H + i) + rshift((int64_t)gate[i] * hn, {GATE_FRAC})));
-            int32_t h15 = state[i] * (1 << ({GATE_FRAC} - {hf}));
-            int32_t new15 = n + rshift((int64_t)gate[H + i] * (h15 - n), {GATE_FRAC});
-            next[i] = saturate(rshift(new15, {GATE_FRAC} - {hf}), {sb});
-        }}""",
-        "lstm": f"""        for (i = 0; i < H; i++) {{
-            int32_t pi = sat16(px[i] + ph[i] + bias_value(LAYER{{L}}_B, i));
-            int32_t pf = sat16(px[H + i] + ph[H + i] + bias_value(LAYER{{L}}_B, H + i));
-            int32_t pg = sat16(px[2 * H + i] + ph[2 * H + i] + bias_value(LAYER{{L}}_B, 2 * H + i));
-            int32_t po = sat16(px[3 * H + i] + ph[3 * H + i] + bias_value(LAYER{{L}}_B, 3 * H + i));
-            int32_t gi = sigmoid_q(pi), gf = sigmoid_q(pf), gg = tanh_q(pg), go = sigmoid_q(po);
-            int32_t c = saturate(rshift((int64_t)gf * cell[i], {GATE_FRAC}) + rshift((int64_t)gi * gg, {2 * GATE_FRAC - cf}), {sb});
-            cell[i] = c;
-            int32_t h15 = rshift((int64_t)go * tanh_q(sat16(rshift(c, {cf} - {PREACT_FRAC}))), {GATE_FRAC});
-            next[i] = saturate(rshift(h15, {GATE_FRAC} - {hf}), {sb});
-        }}""",
-        "rnn": f"""        for (i = 0; i < H; i++) {{
-            int32_t h15 = tanh_q(sat16(px[i] + ph[i] + bias_value(LAYER{{L}}_B, i)));
-            next[i] = saturate(rshift(h15, {GATE_FRAC} - {hf}), {sb});
-        }}""",
+    scratch = "s->scratch.gates" if front else "s->scratch"
+    # the engine's input from a Q3.12 feature: round to input_frac bits, saturate to the state width
+    to_input = "q" if in_frac == NORM_FRAC else f"saturate(rshift(q, {NORM_FRAC - in_frac}), {sb})"
+    cell_steps = {
+        "gru": """        for (i = 0; i < H; i++) /* r */
+            g[i] = (int16_t)sigmoid_q(sat16(preact(W_IH, i, in, IN_FRAC) + preact(W_HH, i, h, HF) + bias_value(B_RZN, i)));
+        for (i = 0; i < H; i++) /* z */
+            g[H + i] = (int16_t)sigmoid_q(sat16(preact(W_IH, H + i, in, IN_FRAC) + preact(W_HH, H + i, h, HF) + bias_value(B_RZN, H + i)));
+        for (i = 0; i < H; i++) { /* n, over r (r[i] is read once, here) */
+            int32_t hn = sat16(preact(W_HH, 2 * H + i, h, HF) + bias_value(B_HN, i));
+            g[i] = (int16_t)tanh_q(sat16(preact(W_IH, 2 * H + i, in, IN_FRAC) + bias_value(B_RZN, 2 * H + i) + rshift((int64_t)g[i] * hn, GATE_FRAC)));
+        }
+        for (i = 0; i < H; i++) { /* second pass: every row has read h, so it changes in place */
+            int32_t n = g[i], h15 = h[i] * (1 << (GATE_FRAC - HF));
+            h[i] = (STATE_T)saturate(rshift(n + rshift((int64_t)g[H + i] * (h15 - n), GATE_FRAC), GATE_FRAC - HF), STATE_BITS);
+        }""",
+        "lstm": """        for (i = 0; i < H; i++) /* i */
+            g[i] = (int16_t)sigmoid_q(sat16(preact(W_IH, i, in, IN_FRAC) + preact(W_HH, i, h, HF) + bias_value(B, i)));
+        for (i = 0; i < H; i++) /* f */
+            g[H + i] = (int16_t)sigmoid_q(sat16(preact(W_IH, H + i, in, IN_FRAC) + preact(W_HH, H + i, h, HF) + bias_value(B, H + i)));
+        for (i = 0; i < H; i++) { /* g, and the cell state in place (no dot product reads c) */
+            int32_t gg = tanh_q(sat16(preact(W_IH, 2 * H + i, in, IN_FRAC) + preact(W_HH, 2 * H + i, h, HF) + bias_value(B, 2 * H + i)));
+            c[i] = (STATE_T)saturate(rshift((int64_t)g[H + i] * c[i], GATE_FRAC) + rshift((int64_t)g[i] * gg, 2 * GATE_FRAC - CF), STATE_BITS);
+        }
+        for (i = 0; i < H; i++) { /* o and the new state, kept over i until every row has read h */
+            int32_t o = sigmoid_q(sat16(preact(W_IH, 3 * H + i, in, IN_FRAC) + preact(W_HH, 3 * H + i, h, HF) + bias_value(B, 3 * H + i)));
+            int32_t h15 = rshift((int64_t)o * tanh_q(sat16(rshift(c[i], CF - PREACT_FRAC))), GATE_FRAC);
+            g[i] = (int16_t)saturate(rshift(h15, GATE_FRAC - HF), STATE_BITS);
+        }
+        for (i = 0; i < H; i++) h[i] = (STATE_T)g[i];""",
+        "rnn": """        for (i = 0; i < H; i++) /* the new state, kept until every row has read h */
+            g[i] = (int16_t)saturate(rshift(tanh_q(sat16(preact(W_IH, i, in, IN_FRAC) + preact(W_HH, i, h, HF) + bias_value(B, i))), GATE_FRAC - HF), STATE_BITS);
+        for (i = 0; i < H; i++) h[i] = (STATE_T)g[i];""",
     }[config.cell]
     layers = []
     for layer in range(config.layers):
-        in_frac = model.input_frac if layer == 0 else hf
-        n_in = config.n_input if layer == 0 else h
-        body = step.replace("{L}", str(layer))
+        names = {
+            "W_IH": f"LAYER{layer}_W_IH",
+            "W_HH": f"LAYER{layer}_W_HH",
+            "B_RZN": f"LAYER{layer}_B_RZN",
+            "B_HN": f"LAYER{layer}_B_HN",
+            "B": f"LAYER{layer}_B",
+        }
+        body = cell_steps
+        for short in ("W_IH", "W_HH", "B_RZN", "B_HN"):
+            body = body.replace(f"({short},", f"({names[short]},")
+        body = body.replace("(B,", f"({names['B']},")
+        source_in = "s->x" if layer == 0 else f"s->h[{layer - 1}]"
         layers.append(
             f"""    {{ /* layer {layer} */
-        int32_t *state = hidden[{layer}];
-        int32_t *cell = cells[{layer}];
-        int32_t next[H];
-        preact(&TENSORS[LAYER{layer}_W_IH], x, {n_in}, {in_frac}, px);
-        preact(&TENSORS[LAYER{layer}_W_HH], state, H, {hf}, ph);
+        const STATE_T *in = {source_in};
+        STATE_T *h = s->h[{layer}];
+{"        STATE_T *c = s->c[" + str(layer) + "];" + chr(10) if config.cell == "lstm" else ""}\
+#define IN_FRAC {in_frac if layer == 0 else hf}
 {body}
-        (void)cell;
-        for (i = 0; i < H; i++) {{ state[i] = next[i]; x[i] = next[i]; }}
+#undef IN_FRAC
     }}"""
         )
-    source = f"""/* Generated by nas from the integer engine (nas/intmodel.py); see docs/export.md. */
+    frontend = ""
+    pcm_functions = ""
+    if front:
+        mean_q8, scale = normalisation
+        frontend = frontend_code(features, mean_q8, scale, "STATE_T", to_input)
+        pcm_functions = f"""
+int {prefix}_push_samples({prefix}_stream_t *s, const int16_t *pcm, int count) {{
+    int done = 0, i;
+    for (; count > 0; count--) {{
+        s->audio[s->fill++] = *pcm++;
+        if (s->fill == N) {{
+            frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, s->x);
+            step(s);
+            done++;
+            for (i = 0; i < N - {features.hop_length}; i++) s->audio[i] = s->audio[i + {features.hop_length}];
+            s->fill = N - {features.hop_length};
+        }}
+    }}
+    return done;
+}}
+
+void {prefix}_end({prefix}_stream_t *s) {{
+    if (s->frames > 0) return;
+    while (s->fill < N) s->audio[s->fill++] = 0;
+    frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, s->x);
+    step(s);
+    s->fill = N - {features.hop_length};
+}}
+"""
+    source = f"""/* Generated by nas from the integer engine (nas/intmodel.py) and front-end (nas/frontend.py); see docs/export.md. */
 #include "model.h"
 
 #define H {h}
-#define GATE_ROWS {gates}
+#define HF {hf}
+#define CF {cf}
+#define STATE_T {state_type}
+#define STATE_BITS {sb}
+#define GATE_FRAC {GATE_FRAC}
+#define PREACT_FRAC {PREACT_FRAC}
 #define WEIGHT_BITS {quant.weight_bits}
 #define POW2 {1 if quant.weights == "pow2" else 0}
 #define LEVELS {pow2_magnitudes(quant.weight_bits)}
+{chr(10).join(tensor_defines)}
 {chr(10).join(bias_defines)}
 
 const uint8_t {prefix}_packed[{upper}_PACKED_BYTES] = {{
@@ -120,13 +245,6 @@ const uint8_t {prefix}_packed[{upper}_PACKED_BYTES] = {{
 
 static const int16_t SIGMOID[{SIGMOID_TABLE_ENTRIES}] = {{
 {_array(SIGMOID_TABLE)}
-}};
-
-/* Each weight tensor: codes offset, rows, cols, accumulator frac bits, offset of its int8 shift. */
-typedef struct {{ uint32_t offset; int rows; int cols; int acc_frac; uint32_t shift_offset; }} tensor_t;
-enum {{ {tensor_ids}, N_TENSORS }};
-static const tensor_t TENSORS[N_TENSORS] = {{
-{("," + chr(10)).join(tensors)}
 }};
 
 static int32_t rshift(int64_t v, int s) {{
@@ -149,14 +267,14 @@ static int32_t sigmoid_positive(int32_t a) {{
 
 static int32_t sigmoid_q(int32_t pre) {{
     int32_t p = sigmoid_positive(pre < 0 ? -pre : pre);
-    return pre < 0 ? (1 << {GATE_FRAC}) - p : p;
+    return pre < 0 ? (1 << GATE_FRAC) - p : p;
 }}
 
 static int32_t tanh_q(int32_t pre) {{
     int32_t a = 2 * (pre < 0 ? -pre : pre);
     int32_t m;
     if (a > ({SIGMOID_TABLE_ENTRIES - 1} << {SIGMOID_TABLE_STEP_SHIFT})) a = {SIGMOID_TABLE_ENTRIES - 1} << {SIGMOID_TABLE_STEP_SHIFT};
-    m = 2 * sigmoid_positive(a) - (1 << {GATE_FRAC});
+    m = 2 * sigmoid_positive(a) - (1 << GATE_FRAC);
     return pre < 0 ? -m : m;
 }}
 
@@ -165,65 +283,77 @@ static int32_t bias_value(uint32_t offset, int i) {{
     {BIAS16 if quant.bias_bits == 16 else BIAS32}
 }}
 
+/* The index-th code of a tensor: WEIGHT_BITS (<= 8) bits, LSB first, from two bytes. The second
+   byte always exists: biases and shifts follow the last tensor in {prefix}_packed. */
 static uint32_t code_at(uint32_t offset, uint32_t index) {{
-    uint32_t bit = index * WEIGHT_BITS, value = 0;
-    int b;
-    for (b = 0; b < WEIGHT_BITS; b++, bit++)
-        value |= (uint32_t)((({prefix}_packed[offset + (bit >> 3)] >> (bit & 7)) & 1u)) << b;
-    return value;
+    uint32_t bit = index * WEIGHT_BITS;
+    const uint8_t *p = {prefix}_packed + offset + (bit >> 3);
+    return (((uint32_t)p[0] | ((uint32_t)p[1] << 8)) >> (bit & 7u)) & ((1u << WEIGHT_BITS) - 1u);
 }}
 
-static int32_t dot(const tensor_t *t, int shift, int row, const int32_t *x, int n) {{
+/* One row of W · x in the accumulator's scale (int32; the formats keep it from overflowing). */
+static int32_t dot(uint32_t offset, uint32_t shift_offset, int acc_frac, int cols, int row, const STATE_T *x) {{
     int32_t acc = 0;
     int j;
-    for (j = 0; j < n; j++) {{
-        uint32_t c = code_at(t->offset, (uint32_t)(row * t->cols + j));
+#if POW2
+    int e_max = (int8_t){prefix}_packed[shift_offset];
+#else
+    (void)shift_offset;
+    (void)acc_frac;
+#endif
+    for (j = 0; j < cols; j++) {{
+        uint32_t c = code_at(offset, (uint32_t)(row * cols + j));
 #if POW2
         uint32_t k = c & ((1u << (WEIGHT_BITS - 1)) - 1u);
         int32_t term, m;
         if (k == LEVELS) continue;
-        m = shift - (int32_t)k + t->acc_frac;
+        m = e_max - (int32_t)k + acc_frac;
         term = m >= 0 ? x[j] * (1 << m) : rshift(x[j], -m);
         acc += (c >> (WEIGHT_BITS - 1)) ? -term : term;
 #else
         int32_t q = (c & (1u << (WEIGHT_BITS - 1))) ? (int32_t)c - (1 << WEIGHT_BITS) : (int32_t)c;
-        (void)shift;
         acc += q * x[j];
 #endif
     }}
     return acc;
 }}
 
-static void preact(const tensor_t *t, const int32_t *x, int n, int x_frac, int32_t *out) {{
-    int shift = (int8_t){prefix}_packed[t->shift_offset];
-    int acc_frac = {"t->acc_frac" if quant.weights == "pow2" else "shift"};
-    int r;
-    for (r = 0; r < t->rows; r++) out[r] = sat16(rshift(dot(t, shift, r, x, n), acc_frac + x_frac - {PREACT_FRAC}));
+/* One gate pre-activation, Q3.12 saturated: the row's accumulator shifted from frac acc_frac + x_frac. */
+static int32_t preact(uint32_t offset, uint32_t shift_offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac) {{
+    return sat16(rshift(dot(offset, shift_offset, acc_frac, cols, row, x), acc_frac + x_frac - PREACT_FRAC));
 }}
 
-int {prefix}_classify(const int16_t *frames, int n_frames, int32_t *logits) {{
-    static int32_t hidden[{config.layers}][H], cells[{config.layers}][H];
-    static int32_t x[H > {config.n_input} ? H : {config.n_input}], px[GATE_ROWS], ph[GATE_ROWS], gate[2 * H];
-    static int32_t out[{config.n_classes}];
-    int t, i, l, best = 0;
-    (void)gate;
-    (void)sigmoid_q; /* a plain RNN uses tanh only */
-    for (l = 0; l < {config.layers}; l++) for (i = 0; i < H; i++) {{ hidden[l][i] = 0; cells[l][i] = 0; }}
-    for (t = 0; t < n_frames; t++) {{
-        for (i = 0; i < {config.n_input}; i++) x[i] = frames[t * {config.n_input} + i];
+/* One frame through every layer: s->x holds the frame's inputs. */
+static void step({prefix}_stream_t *s) {{
+    int16_t *g = {scratch};
+    int i;
 {chr(10).join(layers)}
+    s->frames++;
+}}
+{frontend}
+void {prefix}_reset({prefix}_stream_t *s) {{
+    volatile unsigned char *p = (volatile unsigned char *)s; /* volatile: no call to memset, whose stack is unknown */
+    unsigned long i;
+    for (i = 0; i < sizeof *s; i++) p[i] = 0;
+    (void)sigmoid_q; /* a plain RNN uses tanh only */
+}}
+{pcm_functions}
+void {prefix}_push_frame({prefix}_stream_t *s, const int16_t *features) {{
+    int i;
+    for (i = 0; i < {upper}_N_INPUT; i++) {{
+        int32_t q = features[i];
+        s->x[i] = (STATE_T)({to_input});
     }}
-    {{
-        const tensor_t *c = &TENSORS[CLASSIFIER_W];
-        int shift = (int8_t){prefix}_packed[c->shift_offset];
-        int acc_frac = {"c->acc_frac" if quant.weights == "pow2" else "shift"};
-        for (i = 0; i < {config.n_classes}; i++) {{
-            int32_t acc = dot(c, shift, i, hidden[{config.layers - 1}], H);
-            out[i] = rshift(acc, acc_frac + {hf} - {PREACT_FRAC}) + bias_value(CLASSIFIER_B, i);
-            if (out[i] > out[best]) best = i;
-        }}
+    step(s);
+}}
+
+int {prefix}_classify({prefix}_stream_t *s) {{
+    int i, best = 0;
+    for (i = 0; i < {upper}_N_CLASSES; i++) {{
+        s->logits[i] = rshift(dot(CLASSIFIER_W, i, s->h[{config.layers - 1}]), {model.weights["classifier.w"].acc_frac} + HF - PREACT_FRAC)
+                       + bias_value(CLASSIFIER_B, i);
+        if (s->logits[i] > s->logits[best]) best = i;
     }}
-    if (logits) for (i = 0; i < {config.n_classes}; i++) logits[i] = out[i];
     return best;
 }}
 """

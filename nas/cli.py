@@ -157,7 +157,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     say(f"parameters: {outcome.parameters:,} | float32 size: {format_bytes(4 * outcome.parameters)} | summary: {plan.summary_path}")
     if plan.quant.quantized:
-        console.print(breakdown_table(memory_breakdown(plan.model_config, plan.quant), f"memory: {plan.quant.describe()}"))
+        console.print(
+            breakdown_table(memory_breakdown(plan.model_config, plan.quant, plan.feature_config), f"memory: {plan.quant.describe()}")
+        )
     return 0
 
 
@@ -193,22 +195,29 @@ def cmd_memory(args: argparse.Namespace) -> int:
     quant = QuantConfig.make(args.weights, args.weight_bits, args.bias_bits, args.state_bits)
     model = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc)
     model.validate()
-    budget = None if args.budget_kb is None else Budget.from_kb(args.budget_kb, args.budget_scope)
+    budget = None if args.budget_kb is None else Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb)
+    features = (
+        None if args.no_frontend else FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length)
+    )
+    if features is not None:
+        features.validate()
     if args.solve == "hidden":
         if budget is None:
             raise NasError("--solve hidden: needs --budget-kb")
-        hidden = largest_hidden(budget.limit_bytes, model, quant, budget.scope)
+        hidden = largest_hidden(budget, model, quant, features)
         if hidden == 0:
-            raise NasError(
-                f"--budget-kb {args.budget_kb}: no hidden size fits ({budget.scope} bytes at hidden 1 exceed {budget.limit_bytes:,} B)"
-            )
+            broken = "; ".join(budget.exceeded(memory_breakdown(model.with_hidden(1), quant, features).to_dict()))
+            raise NasError(f"--budget-kb {args.budget_kb}: no hidden size fits (at hidden 1: {broken})")
         model = model.with_hidden(hidden)
         say(f"largest hidden size within {budget.describe()}: {hidden}")
-    breakdown = memory_breakdown(model, quant)
+    breakdown = memory_breakdown(model, quant, features)
     console.print(breakdown_table(breakdown, f"{model.describe()}, {quant.describe()}"))
     if budget is not None:
-        used = breakdown.scoped_bytes(budget.scope)
-        say(f"budget: {budget.describe()} | uses {format_bytes(used)} | {'fits' if used <= budget.limit_bytes else 'over budget'}")
+        broken = budget.exceeded(breakdown.to_dict())
+        say(
+            f"budget: {budget.describe()} | uses {format_bytes(breakdown.scoped_bytes(budget.scope))} | "
+            f"{'over budget: ' + '; '.join(broken) if broken else 'fits'}"
+        )
     return 0
 
 
@@ -219,7 +228,7 @@ def search_options(args: argparse.Namespace):
 
     location = StudyLocation(args.study or default_study_name(args.weights, args.budget_kb), args.storage, Path(args.results_dir))
     return SearchOptions(
-        budget=Budget.from_kb(args.budget_kb, args.budget_scope),
+        budget=Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb),
         space=load_space(resolve_space_path(args.space)),
         weights=args.weights,
         location=location,
@@ -343,22 +352,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     study, settings = load_existing_study(location)
     record = select_record(read_records(study), settings.budget, args.trial, args.max_kb, location.name)
     out_dir = Path(args.out) if args.out else location.study_dir / "exports" / f"trial-{record.number:04d}"
-    description = export_trial(record, out_dir)
-    accuracy = description["accuracy"]
+    description = export_trial(record, out_dir, optional_data_dir(args), measure=not args.no_measure)
+    accuracy, memory = description["accuracy"], description["memory"]
     say(
         f"exported trial {record.number} to {out_dir}: weights.bin {description['weights_bin_bytes']:,} B, "
-        f"total {format_bytes(description['memory']['total_bytes'])}, "
-        f"test {accuracy['test_correct']}/{accuracy['test_total']} (integer engine); check with: nas evaluate {out_dir}"
+        f"total {format_bytes(memory['total_bytes'])} (flash {memory['flash_bytes']:,} B + RAM {memory['ram_bytes']:,} B), "
+        f"test {accuracy['test_correct']}/{accuracy['test_total']} (integer engine); check with: nas evaluate {out_dir} --c"
     )
+    for compiler, figures in description["compiled"].items():
+        if compiler == "qemu":
+            say(
+                f"qemu ({figures['machine']}): {figures['golden_vectors_matching']}/{figures['golden_vectors']} golden vectors identical, "
+                f"about {figures['instructions_per_frame']:,} instructions per frame"
+            )
+        else:
+            say(
+                f"{compiler} -Os: .rodata {figures['rodata_bytes']:,} B, .bss {figures['bss_bytes']:,} B, "
+                f".data {figures['data_bytes']:,} B, deepest stack {figures['max_stack_bytes']} B, code {figures['text_bytes']:,} B"
+            )
+    if not description["golden_vectors"] and description["feature_config"]["frontend"] == "integer":
+        say("no golden vectors: the recordings were not found (pass --data-dir or set NAS_DATA_DIR)", error_console)
     return 0
+
+
+def optional_data_dir(args: argparse.Namespace) -> Path | None:
+    try:
+        return data_dir(args)
+    except NasError:
+        return None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.export import evaluate, load_export
     from nas.report import confusion_figure, confusion_table
 
-    result = evaluate(load_export(Path(args.export_dir)), data_dir(args), args.split, args.part, feature_cache(args))
+    result = evaluate(load_export(Path(args.export_dir)), data_dir(args), args.split, args.part, feature_cache(args), run_c=args.c)
     say(f"{args.export_dir}: integer engine on the {result.part} part of split '{result.split}': {result.accuracy}")
+    if result.c_predicted is not None:
+        same = int((result.c_predicted == result.predicted).sum())
+        logits = "identical logits" if result.c_logits_identical else "LOGITS DIFFER"
+        say(f"exported C (host gcc, fed the PCM): {same}/{len(result.predicted)} classes as the engine's, {logits}")
+        if not result.c_logits_identical or same != len(result.predicted):
+            return 1
     if result.overlap:
         say(
             f"warning: {result.overlap} of these {result.accuracy.total} files were in the train part of split "

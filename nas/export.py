@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,14 @@ import torch
 from nas import __version__
 from nas.architecture import N_CLASSES, ModelConfig
 from nas.cexport import generate
-from nas.data import OFFICIAL, Split, make_split
+from nas.compute import frame_cost
+from nas.cproject import run_pcm, write_project
+from nas.ctoolchain import ARM, HOST, available, compile_export
+from nas.data import OFFICIAL, Split, list_recordings, make_split, read_all
 from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, Normaliser, load_features
+from nas.exportreadme import folder_readme
+from nas.features import FeatureCache, FeatureConfig, Normaliser, compute_frames, load_features
+from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
 from nas.formats import QuantConfig
 from nas.frontend import describe as describe_integer_frontend
 from nas.intmodel import IntegerModel, from_float_model, pack, unpack
@@ -46,7 +51,7 @@ def select_record(records: list[TrialRecord], budget: Budget, trial: int | None,
         if not chosen.trained:
             raise NasError(f"--trial {trial}: the trial is {chosen.state}, not complete; expected a trained trial")
         return chosen
-    limit = budget if max_kb is None else Budget(min(budget.limit_bytes, budget_bytes_from_kb(max_kb)), budget.scope)
+    limit = budget if max_kb is None else replace(budget, limit_bytes=min(budget.limit_bytes, budget_bytes_from_kb(max_kb)))
     best = select_best(records, limit)
     if best is None:
         if max_kb is not None:
@@ -55,8 +60,25 @@ def select_record(records: list[TrialRecord], budget: Budget, trial: int | None,
     return best
 
 
-def export_trial(record: TrialRecord, out_dir: Path) -> dict:
-    """Write the export folder for one trial from its saved checkpoint (no retraining)."""
+GOLDEN_PER_DIGIT = 2  # golden vectors: the first recordings of each digit in the split's test part
+
+
+def golden_vectors(data_dir: Path, split_name: str, engine: IntegerModel, features: FeatureConfig, normaliser: Normaliser):
+    """(names, PCM, the engine's logits) of a few test recordings, every digit: what a port must reproduce."""
+    recordings = list_recordings(data_dir)
+    test = make_split(recordings, split_name).test
+    chosen = [r for digit in range(N_CLASSES) for r in [r for r in test if r.digit == digit][:GOLDEN_PER_DIGIT]]
+    waves = read_all(chosen)
+    raw = compute_frames(waves, features)
+    logits = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
+    return [r.name for r in chosen], [w.samples for w in waves], logits
+
+
+def export_trial(record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True) -> dict:
+    """Write the export folder for one trial from its saved checkpoint (no retraining). With the
+    integer front-end: the streaming C (PCM in), its Makefile, a WAV example and, given the data,
+    golden vectors; `measure` compiles it with the compilers that are installed (host gcc,
+    arm-none-eabi-gcc, QEMU) and writes what they measure into model.json and the README."""
     checkpoint = load_checkpoint(Path(record.checkpoint or ""))
     model = model_from_checkpoint(checkpoint)
     model_config = ModelConfig(**checkpoint["model_config"])
@@ -66,12 +88,22 @@ def export_trial(record: TrialRecord, out_dir: Path) -> dict:
         raise NasError(f"--trial {record.number}: a float32 trial has no integer model to export; expected a fixed or pow2 trial")
     engine = from_float_model(model, quant)
     data = pack(engine)
-    breakdown = memory_breakdown(model_config, quant)
+    device_features = feature_config if feature_config.integer else None
+    breakdown = memory_breakdown(model_config, quant, device_features)
+    normaliser = Normaliser.from_dict(checkpoint["normaliser"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "weights.bin").write_bytes(data)
-    header, source = generate(engine)
+    header, source = generate(engine, device_features, normaliser.constants() if device_features else None)
     (out_dir / "model.h").write_text(header)
     (out_dir / "model.c").write_text(source)
+    golden = None
+    if device_features is not None:
+        write_project(out_dir)
+        if data_dir is not None:
+            names, pcm, logits = golden_vectors(data_dir, checkpoint.get("split", OFFICIAL), engine, feature_config, normaliser)
+            write_firmware(out_dir, pcm, logits)
+            golden = {"files": names, "classes": logits.argmax(axis=1).tolist()}
+    device = measure_export(out_dir, golden is not None) if measure and device_features is not None else {}
     torch.save(
         {
             k: checkpoint[k]
@@ -96,6 +128,21 @@ def export_trial(record: TrialRecord, out_dir: Path) -> dict:
         },
         "weight_shifts": {name: weight.shift for name, weight in engine.weights.items()},
         "memory": breakdown.to_dict(),
+        "memory_items": [
+            {
+                "region": i.region,
+                "category": i.category,
+                "name": i.name,
+                "symbol": i.symbol,
+                "count": i.count,
+                "bits": i.bits,
+                "bytes": i.nbytes,
+            }
+            for i in breakdown.items
+        ],
+        "compute_per_frame": frame_cost(model_config, device_features).to_dict(),
+        "compiled": device,
+        "golden_vectors": golden,
         "weights_bin_bytes": len(data),
         "accuracy": {
             "scored_by": record.scored_by,
@@ -107,33 +154,27 @@ def export_trial(record: TrialRecord, out_dir: Path) -> dict:
         "versions": {"nas": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
     }
     (out_dir / "model.json").write_text(json.dumps(description, indent=2) + "\n")
-    (out_dir / "README.md").write_text(_folder_readme(description))
+    (out_dir / "README.md").write_text(folder_readme(description))
     return description
 
 
-def _folder_readme(description: dict) -> str:
-    model, quant, memory = description["model_config"], description["quant_config"], description["memory"]
-    accuracy = description["accuracy"]
-    return f"""# nas export: trial {description["trial"]}
-
-{model["cell"].upper()} {model["layers"]}x{model["hidden"]}, {model["n_input"]} MFCC, {quant["weights"]} {quant["weight_bits"]}-bit
-weights, {quant["state_bits"]}-bit state: {memory["total_bytes"]:,} B in total. Integer-engine accuracy on
-split '{description["split"]}': validation {accuracy["val_correct"]}/{accuracy["val_total"]}, test
-{accuracy["test_correct"]}/{accuracy["test_total"]}.
-
-| file | what it is |
-| --- | --- |
-| `model.pt` | torch checkpoint (`torch.load(..., weights_only=True)`): configs, normalisation, state dict |
-| `model.json` | configs, the exact MFCC parameters and input scaling, number formats, memory breakdown, accuracy, versions |
-| `weights.bin` | packed integer weights, biases and shifts ({description["weights_bin_bytes"]:,} B; layout: docs/export.md) |
-| `model.h`, `model.c` | C99, integer arithmetic only, no heap: `int nas_classify(const int16_t *frames, int n_frames, int32_t *logits)` |
-
-Input: MFCC frames computed as `model.json` → `feature_config` states, normalised with
-`normaliser` (mean, std per coefficient), then quantized with `input.formula`.
-Check it with `nas evaluate <this folder>`. In C: `gcc -std=c99 -c model.c`, then call
-`nas_classify(frames, n_frames, logits)` with `n_frames` rows of `NAS_N_INPUT` quantized values; it
-returns the digit and fills 10 logits (Q.12), the same as the integer engine's bit for bit.
-"""
+def measure_export(folder: Path, golden: bool) -> dict:
+    """What the installed compilers make of the export: sections, stack, and in QEMU the golden
+    vectors' logits and instructions per frame. Build products go to folder/build-*."""
+    measured: dict = {}
+    for compiler in (HOST, ARM):
+        if available(compiler):
+            measured[compiler] = compile_export(folder, compiler).to_dict()
+    if golden and available(ARM) and available(QEMU):
+        run = run_firmware(build_firmware(folder))
+        measured["qemu"] = {
+            "machine": "mps2-an386 (Cortex-M4), -icount shift=0",
+            "golden_vectors_matching": int(len(run.classes) - run.mismatches),
+            "golden_vectors": len(run.classes),
+            "instructions_per_frame": round(run.instructions_per_frame),
+            "classify_instructions": int(run.classify_instructions.max()),
+        }
+    return measured
 
 
 @dataclass
@@ -142,6 +183,7 @@ class LoadedExport:
     engine: IntegerModel
     feature_config: FeatureConfig
     normaliser: Normaliser
+    folder: Path
 
 
 def load_export(folder: Path) -> LoadedExport:
@@ -164,7 +206,7 @@ def load_export(folder: Path) -> LoadedExport:
         engine = unpack(weights_path.read_bytes(), model_config, quant, input_frac)
     except NasError as error:
         raise NasError(f"{weights_path}: {error}") from None
-    return LoadedExport(description, engine, feature_config, normaliser)
+    return LoadedExport(description, engine, feature_config, normaliser, folder)
 
 
 @dataclass
@@ -178,6 +220,8 @@ class Evaluation:
     stored: Accuracy | None  # what model.json holds for this split and part, if it was scored on it
     trained_split: str  # the split whose train part the model learned from
     overlap: int | None  # files of the evaluated part that were in that train part (None: unknown)
+    c_predicted: np.ndarray | None = None  # the exported C's classes from the PCM (--c)
+    c_logits_identical: bool | None = None
 
     @property
     def accuracy(self) -> Accuracy:
@@ -210,8 +254,11 @@ def training_overlap(split: Split, trained_split: str, part: str) -> int | None:
     return len(trained.intersection(r.name for r in split.parts()[part]))
 
 
-def evaluate(loaded: LoadedExport, data_dir: Path, split_name: str | None, part: str, cache: FeatureCache) -> Evaluation:
-    """Features with the export's own config and normalisation, then the integer engine."""
+def evaluate(
+    loaded: LoadedExport, data_dir: Path, split_name: str | None, part: str, cache: FeatureCache, run_c: bool = False
+) -> Evaluation:
+    """Features with the export's own config and normalisation, then the integer engine; with
+    `run_c`, also the export's C (host compiler) fed each file's PCM, compared logit for logit."""
     trained_split = loaded.description.get("split", OFFICIAL)
     split_name = split_name or trained_split
     split, features = load_features(data_dir, split_name, loaded.feature_config, cache, loaded.normaliser)
@@ -221,4 +268,15 @@ def evaluate(loaded: LoadedExport, data_dir: Path, split_name: str | None, part:
     stored = None
     if split_name == trained_split and stored_counts.get(f"{part}_correct") is not None:
         stored = Accuracy(stored_counts[f"{part}_correct"], stored_counts[f"{part}_total"])
-    return Evaluation(split_name, part, labels, predicted, stored, trained_split, training_overlap(split, trained_split, part))
+    result = Evaluation(split_name, part, labels, predicted, stored, trained_split, training_overlap(split, trained_split, part))
+    if run_c:
+        if not loaded.feature_config.integer:
+            raise NasError("--c: this export's model was trained on torchaudio features; its C takes feature frames, not PCM")
+        import tempfile
+
+        logits, _ = loaded.engine.predict(frames)
+        waves = read_all(split.parts()[part])
+        with tempfile.TemporaryDirectory() as work:
+            c_classes, c_logits, _ = run_pcm(Path(loaded.folder), [w.samples for w in waves], Path(work))
+        result.c_predicted, result.c_logits_identical = c_classes, bool(np.array_equal(c_logits, logits))
+    return result

@@ -43,7 +43,7 @@ class FeatureConfig:
     f_max: float = SAMPLE_RATE / 2
     # "global": per-coefficient mean and standard deviation of the train split's frames.
     normalisation: str = "global"
-    frontend: str = "torchaudio"  # one of FRONTENDS
+    frontend: str = "integer"  # one of FRONTENDS; "torchaudio" is the float reference
     # integer front-end only: mel energies E are taken as log2(E + 2^floor_bits); 16 was chosen on
     # validation (bench/frontend.py --floor-sweep; docs/training.md)
     floor_bits: int = 16

@@ -83,9 +83,9 @@ def mel_filterbank(n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.nd
 class FrontEndTables:
     """The constants a device holds (flash), in the integer types the C declares."""
 
-    window: np.ndarray  # (n_fft,) int16, Q15
+    window: np.ndarray  # (n_fft,) int16, Q15; the device stores window[: n_fft/2 + 1]
     cos: np.ndarray  # (n_fft/2,) int16, Q15: cos(2*pi*k/n_fft)
-    sin: np.ndarray  # (n_fft/2,) int16, Q15: sin(2*pi*k/n_fft)
+    sin: np.ndarray  # (n_fft/2,) int16, Q15: sin(2*pi*k/n_fft) = cos[|n_fft/4 - k|]; not stored
     mel_first: np.ndarray  # (n_mels,) int16: first spectrum bin of each filter
     mel_weights: tuple[np.ndarray, ...]  # per filter, its non-zero Q15 weights (uint16) from mel_first on
     log_table: np.ndarray  # (33,) uint16, Q15: log2(1 + i/32)
@@ -109,11 +109,15 @@ def frontend_tables(config) -> FrontEndTables:
 
 @lru_cache(maxsize=16)
 def _tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float, floor_bits: int) -> FrontEndTables:
-    n = np.arange(n_fft)
-    window = _q(0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft), WINDOW_FRAC, np.int16)  # periodic Hann, as torch's
+    # Periodic Hann, as torch's: symmetric (w[n] = w[n_fft - n]), so a device stores its first
+    # half (n_fft/2 + 1 values) and mirrors it; sin(2 pi k/n) = cos(2 pi |n/4 - k|/n), so it stores
+    # no sine table. Both are defined here as the device reads them (the same values as computing
+    # every entry directly: tested).
+    half = _q(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft // 2 + 1) / n_fft), WINDOW_FRAC, np.int16)
+    window = np.concatenate([half, half[1 : n_fft // 2][::-1]])
     k = np.arange(n_fft // 2)
     cos = _q(np.cos(2 * np.pi * k / n_fft), TWIDDLE_FRAC, np.int16)
-    sin = _q(np.sin(2 * np.pi * k / n_fft), TWIDDLE_FRAC, np.int16)
+    sin = cos[np.abs(n_fft // 4 - k)]
     quantized = _q(mel_filterbank(n_fft, n_mels, f_min, f_max), MEL_FRAC, np.uint16)
     firsts, weights = [], []
     for m in range(n_mels):
@@ -259,8 +263,8 @@ def describe(config) -> dict:
         "dct": f"orthonormal DCT-II * 10*log10(2), Q{DCT_FRAC}; MFCC in Q{MFCC_FRAC} (dB)",
         "normalisation": f"per coefficient, integers: see normaliser.integer (Q{NORM_FRAC} out)",
         "table_values": {
-            "window": len(tables.window),
-            "twiddles": len(tables.cos) + len(tables.sin),
+            "window (first half)": len(tables.window) // 2 + 1,
+            "twiddles (cos)": len(tables.cos),
             "mel_weights": sum(len(w) for w in tables.mel_weights),
             "log_table": len(tables.log_table),
             "dct": int(tables.dct.size),

@@ -1,8 +1,9 @@
-"""The analytic memory model: what a configuration costs in bytes, exactly.
+"""The analytic memory model: every byte the device holds, exactly, split into flash and RAM.
 
-total_bytes = weight_bytes + bias_bytes + meta_bytes + table_bytes + state_bytes (DESIGN.md).
-The tensors are those of `nas.layout`, which `nas.intmodel.pack` writes, so
-`len(pack(model)) == weight_bytes + bias_bytes + meta_bytes` by construction (and by test).
+flash_bytes = packed weights + biases + shifts (weights.bin) + the activation table + the
+front-end's tables; ram_bytes = the stream struct (state, buffers, scratch, end padding) + the
+stack reserve; total_bytes = flash_bytes + ram_bytes (docs/memory-model.md). The lines are those of
+`nas.device`, which the C generator declares, so the compiler's `nm -S` and `sizeof` equal them.
 This module imports no torch: the search prunes with it in well under a millisecond.
 """
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 
 from nas import limits
 from nas.architecture import ModelConfig
-from nas.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig
-from nas.layout import SHIFT_BITS, bias_vectors, packed_tensor_bytes, weight_tensors
-from nas.limits import FLOAT_BITS
+from nas.device import FLASH, RAM, Region, flash_regions, ram_regions
+from nas.formats import QuantConfig
 
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
-SCRATCH_BITS = 16  # gate pre-activations (Q3.12) and gate outputs (Q0.15)
+# 2: flash and RAM of the whole device (front-end, stream struct, stack); 1: weights, tables and state
+MEMORY_MODEL_VERSION = 2
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 
 
@@ -28,27 +29,47 @@ def budget_bytes_from_kb(budget_kb: float) -> int:
 
 
 def scoped_bytes(totals: dict, scope: str) -> int:
-    """The bytes a budget of this scope covers, from a breakdown's `to_dict()`: everything, or
-    only the packed constants (weights.bin)."""
+    """The bytes a limit of this scope covers, from a breakdown's `to_dict()`: everything, only
+    the packed constants (weights.bin), only flash or only RAM."""
     if scope == "weights":
         return totals["weight_bytes"] + totals["bias_bytes"] + totals["meta_bytes"]
-    return totals["total_bytes"]
+    return totals[f"{scope}_bytes"]
 
 
 @dataclass(frozen=True)
 class Budget:
-    limit_bytes: int
+    limit_bytes: int  # --budget-kb
     scope: str = "total"  # one of BUDGET_SCOPES
+    flash_bytes: int | None = None  # --flash-kb: also at most this much flash
+    ram_bytes: int | None = None  # --ram-kb: also at most this much RAM
 
     @classmethod
-    def from_kb(cls, budget_kb: float, scope: str = "total") -> Budget:
-        return cls(budget_bytes_from_kb(budget_kb), scope)
+    def from_kb(cls, budget_kb: float, scope: str = "total", flash_kb: float | None = None, ram_kb: float | None = None) -> Budget:
+        def optional(kb: float | None) -> int | None:
+            return None if kb is None else budget_bytes_from_kb(kb)
+
+        return cls(budget_bytes_from_kb(budget_kb), scope, optional(flash_kb), optional(ram_kb))
+
+    def limits(self) -> list[tuple[str, int]]:
+        """(scope, bytes) of every limit a configuration must keep."""
+        extra = [("flash", self.flash_bytes), ("ram", self.ram_bytes)]
+        return [(self.scope, self.limit_bytes)] + [(scope, limit) for scope, limit in extra if limit is not None]
 
     def admits(self, totals: dict) -> bool:
-        return scoped_bytes(totals, self.scope) <= self.limit_bytes
+        return all(scoped_bytes(totals, scope) <= limit for scope, limit in self.limits())
+
+    def exceeded(self, totals: dict) -> list[str]:
+        """What a configuration breaks, one phrase per limit: "ram 5,120 B > 4,096 B"."""
+        return [
+            f"{scope} {scoped_bytes(totals, scope):,} B > {limit:,} B"
+            for scope, limit in self.limits()
+            if scoped_bytes(totals, scope) > limit
+        ]
 
     def describe(self) -> str:
-        return f"{format_bytes(self.limit_bytes)} ({self.scope})"
+        parts = [f"{format_bytes(self.limit_bytes)} ({self.scope})"]
+        parts += [f"{scope} {format_bytes(limit)}" for scope, limit in self.limits()[1:]]
+        return ", ".join(parts)
 
 
 def format_bytes(nbytes: int | float) -> str:
@@ -56,18 +77,12 @@ def format_bytes(nbytes: int | float) -> str:
     return f"{nbytes / KB:,.2f} kB ({int(nbytes):,} B)"
 
 
-@dataclass(frozen=True)
-class Item:
-    category: str  # weights | biases | meta | tables | state
-    name: str
-    count: int
-    bits: int
-    nbytes: int
+Item = Region  # a line of the breakdown
 
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    items: tuple[Item, ...]
+    items: tuple[Region, ...]
 
     def _sum(self, category: str) -> int:
         return sum(i.nbytes for i in self.items if i.category == category)
@@ -89,17 +104,51 @@ class MemoryBreakdown:
         return self._sum("tables")
 
     @property
+    def frontend_bytes(self) -> int:
+        """The front-end's flash tables (window, twiddles, filterbank, log table, DCT, normalisation)."""
+        return self._sum("frontend")
+
+    @property
     def state_bytes(self) -> int:
         return self._sum("state")
 
     @property
+    def buffer_bytes(self) -> int:
+        return self._sum("buffers")
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self._sum("scratch")
+
+    @property
+    def padding_bytes(self) -> int:
+        return self._sum("padding")
+
+    @property
+    def stack_bytes(self) -> int:
+        return self._sum("stack")
+
+    @property
     def packed_bytes(self) -> int:
-        """What weights.bin and the C weight arrays hold."""
+        """What weights.bin and the C array `nas_packed` hold."""
         return self.weight_bytes + self.bias_bytes + self.meta_bytes
 
     @property
+    def flash_bytes(self) -> int:
+        return sum(i.nbytes for i in self.items if i.region == FLASH)
+
+    @property
+    def ram_bytes(self) -> int:
+        return sum(i.nbytes for i in self.items if i.region == RAM)
+
+    @property
+    def struct_bytes(self) -> int:
+        """sizeof(nas_stream_t): RAM but the stack."""
+        return self.ram_bytes - self.stack_bytes
+
+    @property
     def total_bytes(self) -> int:
-        return self.packed_bytes + self.table_bytes + self.state_bytes
+        return self.flash_bytes + self.ram_bytes
 
     def scoped_bytes(self, scope: str) -> int:
         return scoped_bytes(self.to_dict(), scope)
@@ -110,74 +159,60 @@ class MemoryBreakdown:
             "bias_bytes": self.bias_bytes,
             "meta_bytes": self.meta_bytes,
             "table_bytes": self.table_bytes,
+            "frontend_bytes": self.frontend_bytes,
+            "flash_bytes": self.flash_bytes,
             "state_bytes": self.state_bytes,
+            "buffer_bytes": self.buffer_bytes,
+            "scratch_bytes": self.scratch_bytes,
+            "padding_bytes": self.padding_bytes,
+            "stack_bytes": self.stack_bytes,
+            "ram_bytes": self.ram_bytes,
             "total_bytes": self.total_bytes,
         }
 
 
-def scratch_values(model: ModelConfig) -> int:
-    """Gate values held during one step of one layer (reused by the next layer): GRU r, z and the
-    two halves of the candidate (4H); LSTM i, f, g, o (4H); RNN one pre-activation (H)."""
-    return {"gru": 4, "lstm": 4, "rnn": 1}[model.cell] * model.hidden
+def memory_breakdown(model: ModelConfig, quant: QuantConfig, features, _continuous: bool = False) -> MemoryBreakdown:
+    """Itemised bytes of a configuration. `features` (a FeatureConfig) adds the integer
+    front-end's tables and buffers: the device then takes PCM samples; None counts a model fed
+    with feature frames by the caller. `_continuous` drops the byte padding of packed tensors
+    and of the struct, which makes the total an exact quadratic in the hidden size (while the
+    front-end's scratch is the larger side of its union; used by the closed-form solver)."""
+    return MemoryBreakdown(tuple(flash_regions(model, quant, features, _continuous) + ram_regions(model, quant, features, _continuous)))
 
 
-def memory_breakdown(model: ModelConfig, quant: QuantConfig, _continuous: bool = False) -> MemoryBreakdown:
-    """Itemised bytes of a configuration. `_continuous` drops the per-tensor byte padding, which
-    makes the total an exact quadratic in the hidden size (used by the closed-form solver)."""
+def largest_hidden(budget: Budget, model: ModelConfig, quant: QuantConfig, features, max_hidden: int = limits.HIDDEN.high) -> int:
+    """The largest hidden size within every limit of the budget; 0 if none.
 
-    def nbytes(count: int, bits: int) -> int | float:
-        return count * bits / 8 if _continuous else packed_tensor_bytes(count, bits)
-
-    weight_bits = quant.weight_bits if quant.quantized else FLOAT_BITS
-    bias_bits = quant.bias_bits if quant.quantized else FLOAT_BITS
-    state_bits = quant.state_bits if quant.quantized else FLOAT_BITS
-    scratch_bits = SCRATCH_BITS if quant.quantized else FLOAT_BITS
-    items: list[Item] = []
-    for tensor in weight_tensors(model):
-        items.append(Item("weights", tensor.name, tensor.count, weight_bits, nbytes(tensor.count, weight_bits)))
-    for vector in bias_vectors(model, quant):
-        items.append(Item("biases", vector.name, vector.count, bias_bits, nbytes(vector.count, bias_bits)))
-    if quant.quantized:
-        for tensor in weight_tensors(model):
-            items.append(Item("meta", f"{tensor.name}.shift", 1, SHIFT_BITS, nbytes(1, SHIFT_BITS)))
-        items.append(
-            Item("tables", "sigmoid table", SIGMOID_TABLE_ENTRIES, 8 * TABLE_ENTRY_BYTES, SIGMOID_TABLE_ENTRIES * TABLE_ENTRY_BYTES)
-        )
-    for layer in range(model.layers):
-        items.append(Item("state", f"layer{layer}.h", model.hidden, state_bits, nbytes(model.hidden, state_bits)))
-        if model.cell == "lstm":
-            items.append(Item("state", f"layer{layer}.c", model.hidden, state_bits, nbytes(model.hidden, state_bits)))
-    items.append(Item("state", "input frame", model.n_input, state_bits, nbytes(model.n_input, state_bits)))
-    scratch = scratch_values(model)
-    items.append(Item("state", "gate scratch", scratch, scratch_bits, nbytes(scratch, scratch_bits)))
-    logit_bits = ACCUMULATOR_BITS if quant.quantized else FLOAT_BITS
-    items.append(Item("state", "logits", model.n_classes, logit_bits, nbytes(model.n_classes, logit_bits)))
-    return MemoryBreakdown(tuple(items))
-
-
-def largest_hidden(
-    budget_bytes: int, model: ModelConfig, quant: QuantConfig, scope: str = "total", max_hidden: int = limits.HIDDEN.high
-) -> int:
-    """The largest hidden size whose bytes (total, or weights+biases+meta) fit the budget; 0 if none.
-
-    Closed form: without per-tensor padding the size is exactly a*H^2 + b*H + c; its three
-    coefficients come from the model itself at H = 0, 1, 2, and the positive root bounds the
-    answer from above (padding only adds bytes). A step or two down with the exact model ends it.
+    Closed form per limit: without byte padding the bytes are exactly a*H^2 + b*H + c (RAM alone
+    is linear, a = 0); the three coefficients come from the model itself at H = 0, 1, 2, and the
+    positive root bounds the answer from above (padding, and a gate scratch that outgrows the
+    front-end's side of their union, only add bytes). A step or two down with the exact model
+    ends it. The answer is the smallest over the limits.
     """
+    hidden = max_hidden
+    for scope, limit in budget.limits():
+        hidden = min(hidden, _largest_within(scope, limit, model, quant, features, max_hidden))
+    return hidden
 
+
+def _largest_within(scope: str, limit: int, model: ModelConfig, quant: QuantConfig, features, max_hidden: int) -> int:
     def continuous(hidden: int) -> float:
-        return memory_breakdown(model.with_hidden(hidden), quant, _continuous=True).scoped_bytes(scope)
+        return memory_breakdown(model.with_hidden(hidden), quant, features, _continuous=True).scoped_bytes(scope)
 
     def exact(hidden: int) -> int:
-        return memory_breakdown(model.with_hidden(hidden), quant).scoped_bytes(scope)
+        return memory_breakdown(model.with_hidden(hidden), quant, features).scoped_bytes(scope)
 
     s0, s1, s2 = continuous(0), continuous(1), continuous(2)
     a = (s2 - 2 * s1 + s0) / 2
     b = s1 - s0 - a
-    c = s0 - budget_bytes
-    # a > 0 always: every cell has a W_hh of G*H x H values. The positive root of a*H^2 + b*H + c:
-    root = (-b + math.sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
+    c = s0 - limit
+    if a > 1e-12:  # the positive root of a*H^2 + b*H + c
+        root = (-b + math.sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
+    elif b > 1e-12:
+        root = -c / b
+    else:  # these bytes do not grow with H
+        root = max_hidden if c <= 0 else -1
     hidden = min(max_hidden, max(0, math.floor(root + 1e-9)))
-    while hidden > 0 and exact(hidden) > budget_bytes:
+    while hidden > 0 and exact(hidden) > limit:
         hidden -= 1
     return hidden

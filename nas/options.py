@@ -77,13 +77,15 @@ def add_model_options(parser: argparse.ArgumentParser, features: bool = True) ->
     group.add_argument("--layers", type=limits.LAYERS.parse, default=model.layers, help="stacked layers")
     group.add_argument("--hidden", type=limits.HIDDEN.parse, default=model.hidden, help="hidden size")
     group.add_argument("--n-mfcc", type=limits.N_MFCC.parse, default=feature.n_mfcc, help="MFCC coefficients per frame")
-    if not features:
-        return
-    group.add_argument("--dropout", type=limits.DROPOUT.parse, default=model.dropout, help="dropout")
+    if features:
+        group.add_argument("--dropout", type=limits.DROPOUT.parse, default=model.dropout, help="dropout")
     group = parser.add_argument_group("features (MFCC at 8 kHz)")
     group.add_argument("--n-mels", type=limits.N_MELS.parse, default=feature.n_mels, help="mel bands")
     group.add_argument("--n-fft", type=limits.N_FFT.parse, default=feature.n_fft, help="window length in samples (256 = 32 ms)")
     group.add_argument("--hop-length", type=limits.HOP_LENGTH.parse, default=feature.hop_length, help="hop in samples (80 = 10 ms)")
+    if not features:
+        group.add_argument("--no-frontend", action="store_true", help="count the model alone, fed feature frames by the caller")
+        return
     group.add_argument("--normalisation", choices=NORMALISATIONS, default=feature.normalisation, help="statistics from the train split")
     group.add_argument(
         "--frontend",
@@ -159,6 +161,12 @@ def add_budget_options(parser: argparse.ArgumentParser, required: bool) -> None:
         help="memory budget in kB (1 kB = 1024 B)" + ("" if required else " (default: none, the breakdown only)"),
     )
     parser.add_argument("--budget-scope", choices=BUDGET_SCOPES, default="total", help="total_bytes, or only the packed weights")
+    parser.add_argument(
+        "--flash-kb", type=limits.BUDGET_KB.parse, help="also at most this much flash (constants) (default: no separate limit)"
+    )
+    parser.add_argument(
+        "--ram-kb", type=limits.BUDGET_KB.parse, help="also at most this much RAM (state, buffers, stack) (default: no separate limit)"
+    )
 
 
 def add_study_options(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -272,6 +280,12 @@ def add_study_commands(commands) -> None:
     choice.add_argument("--best", action="store_true", help="the most accurate trial (validation) within the study's budget")
     choice.add_argument("--max-kb", type=limits.BUDGET_KB.parse, help="the most accurate trial within this many kB")
     export.add_argument("--out", help="export folder (default: <study folder>/exports/trial-NNNN)")
+    export.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="skip compiling the C (host gcc, arm-none-eabi-gcc) and the QEMU run of the golden vectors",
+    )
+    add_data_options(export, cache=False)
     export.set_defaults(command="export")
 
     evaluate = commands.add_parser("evaluate", help="score an export folder with the integer engine: accuracy, report, confusion matrix")
@@ -279,5 +293,8 @@ def add_study_commands(commands) -> None:
     add_split_option(evaluate, default=None, help=f"{SPLIT_HELP} (default: the split the model was trained on)")
     evaluate.add_argument("--part", choices=PARTS, default="test", help="which part of the split")
     evaluate.add_argument("--html", help="also write the confusion matrix as a plotly heatmap page (default: no page)")
+    evaluate.add_argument(
+        "--c", action="store_true", help="also run the exported C (host gcc) on every file's PCM and compare with the engine"
+    )
     add_data_options(evaluate)
     evaluate.set_defaults(command="evaluate")

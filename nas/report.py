@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from nas.device import FLASH, RAM
 from nas.memory import KB, Budget, MemoryBreakdown, format_bytes
 from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, FrontPlotData, front_hypervolume, front_plot_data, log10_range
 from nas.pareto import pareto_front as compute_front
@@ -207,12 +208,14 @@ def breakdown_table(breakdown: MemoryBreakdown, title: str) -> Table:
     table = Table(title=title)
     for column in ("part", "item", "values", "bits", "bytes"):
         table.add_column(column, justify="left" if column in ("part", "item") else "right")
-    for item in breakdown.items:
-        table.add_row(item.category, item.name, f"{item.count:,}", str(item.bits), f"{item.nbytes:,}")
-    table.add_section()
+    for region in (FLASH, RAM):
+        for item in breakdown.items:
+            if item.region == region:
+                table.add_row(f"{region}: {item.category}", item.name, f"{item.count:,}", str(item.bits), f"{item.nbytes:,}")
+        table.add_section()
     for label, value in breakdown.to_dict().items():
         if label != "total_bytes":
-            table.add_row(label, "", "", "", f"{value:,}")
+            table.add_row(label, "", "", "", f"{value:,}", style="bold" if label in ("flash_bytes", "ram_bytes") else None)
     table.add_row("total_bytes", format_bytes(breakdown.total_bytes), "", "", f"{breakdown.total_bytes:,}", style="bold")
     return table
 

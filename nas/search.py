@@ -54,6 +54,7 @@ class Candidate:
     quant: QuantConfig
     learning_rate: float
     total_bytes: int
+    features: FeatureConfig
 
 
 class OverBudget(Exception):
@@ -92,16 +93,22 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
     quant = QuantConfig.make(scheme, bits, state_bits=state_bits)
     fraction = trial.suggest_float("hidden_fraction", 0.0, 1.0)
     learning_rate = trial.suggest_float("learning_rate", space.learning_rate.low, space.learning_rate.high, log=space.learning_rate.log)
+    features = space.feature_config(
+        n_mfcc,
+        trial.suggest_categorical("n_mels", list(space.n_mels)),
+        trial.suggest_categorical("n_fft", list(space.n_fft)),
+        trial.suggest_categorical("hop_length", list(space.hop_length)),
+    )
     smallest = ModelConfig(cell, layers, space.hidden_min, n_input=n_mfcc)
-    fits = min(space.hidden_max, largest_hidden(budget.limit_bytes, smallest, quant, budget.scope))
+    fits = min(space.hidden_max, largest_hidden(budget, smallest, quant, features))
     if fits < space.hidden_min:
-        raise OverBudget(memory_breakdown(smallest, quant).total_bytes)
+        raise OverBudget(memory_breakdown(smallest, quant, features).total_bytes)
     hidden = round(space.hidden_min * (fits / space.hidden_min) ** fraction)
     model = smallest.with_hidden(hidden)
-    breakdown = memory_breakdown(model, quant)
-    if breakdown.scoped_bytes(budget.scope) > budget.limit_bytes:  # the solver guarantees this never happens
+    breakdown = memory_breakdown(model, quant, features)
+    if not budget.admits(breakdown.to_dict()):  # the solver guarantees this never happens
         raise OverBudget(breakdown.total_bytes)
-    return Candidate(model, quant, learning_rate, breakdown.total_bytes)
+    return Candidate(model, quant, learning_rate, breakdown.total_bytes, features)
 
 
 # ------------------------------------------------------------------------------------ studies
@@ -238,7 +245,7 @@ def train_candidate(trial: optuna.Trial, candidate: Candidate, options: SearchOp
         model_config=candidate.model,
         quant_config=candidate.quant,
         feature_config=features.config,
-        memory=memory_breakdown(candidate.model, candidate.quant).to_dict(),
+        memory=memory_breakdown(candidate.model, candidate.quant, candidate.features).to_dict(),
         val=scores.val if scores is not None else result.val,
         test=scores.test if scores is not None else result.test,
         scored_by=SCORED_BY_ENGINE if scores is not None else SCORED_BY_FLOAT,
@@ -265,19 +272,19 @@ def run_worker(setup: WorkerSetup) -> None:
     options = setup.options
     split, waveforms = load_split(Path(setup.data_dir), options.split)
     cache = FeatureCache.at(setup.cache_dir, setup.no_cache)
-    feature_sets: dict[int, object] = {}
+    feature_sets: dict[FeatureConfig, object] = {}
 
-    def features_for(n_mfcc: int):
-        if n_mfcc not in feature_sets:  # computed once per process; from the disk cache after that
-            feature_sets[n_mfcc] = build_feature_set(split, waveforms, FeatureConfig(n_mfcc=n_mfcc), cache)
-        return feature_sets[n_mfcc]
+    def features_for(config: FeatureConfig):
+        if config not in feature_sets:  # computed once per process; from the disk cache after that
+            feature_sets[config] = build_feature_set(split, waveforms, config, cache)
+        return feature_sets[config]
 
     study = open_study(options)
     study.sampler = make_sampler(sampler_seed(options.seed, setup.worker_index, len(study.trials)), options.sampler)
     if finished_count(study) >= options.trials:
         return
     objective = make_objective(
-        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for(c.model.n_input))
+        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for(c.features))
     )
     study.optimize(
         objective,

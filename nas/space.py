@@ -12,6 +12,11 @@ errors naming the file and the key:
     hidden = { min = 16, max = 256 }  # sampled within what fits the budget
     n_mfcc = [13, 16]
 
+    [features]                        # the integer front-end's shape: it costs bytes too
+    n_mels = [20, 40]
+    n_fft = [128, 256]                # a power of two
+    hop_length = [80]
+
     [formats]
     weights = ["pow2", "fixed"]       # --weights narrows this (or opens it with 'any')
     pow2_bits = [3, 4, 5]
@@ -55,6 +60,9 @@ class SearchSpace:
     hidden_min: int
     hidden_max: int
     n_mfcc: tuple[int, ...]
+    n_mels: tuple[int, ...]
+    n_fft: tuple[int, ...]
+    hop_length: tuple[int, ...]
     weights: tuple[str, ...]
     pow2_bits: tuple[int, ...]
     fixed_bits: tuple[int, ...]
@@ -66,6 +74,10 @@ class SearchSpace:
 
     def bits_for(self, scheme: str) -> tuple[int, ...]:
         return {"pow2": self.pow2_bits, "fixed": self.fixed_bits, "float": (limits.FLOAT_BITS,)}[scheme]
+
+    def feature_config(self, n_mfcc: int, n_mels: int, n_fft: int, hop_length: int) -> FeatureConfig:
+        """The features of one sampled trial: the integer front-end in this shape, the rest default."""
+        return FeatureConfig(n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, frontend="integer")
 
     def restricted_to(self, weights: str) -> SearchSpace:
         """--weights pow2|fixed|float picks one scheme; 'any' opens all three."""
@@ -92,6 +104,9 @@ _SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "architecture.layers": ("choices", ("layers",)),
     "architecture.hidden": ("int_range", ("hidden_min", "hidden_max")),
     "architecture.n_mfcc": ("choices", ("n_mfcc",)),
+    "features.n_mels": ("choices", ("n_mels",)),
+    "features.n_fft": ("choices", ("n_fft",)),
+    "features.hop_length": ("choices", ("hop_length",)),
     "formats.weights": ("choices", ("weights",)),
     "formats.pow2_bits": ("choices", ("pow2_bits",)),
     "formats.fixed_bits": ("choices", ("fixed_bits",)),
@@ -111,7 +126,10 @@ def _bound_values(bound: limits.Bound, high: float | None = None) -> tuple[int, 
 _ALLOWED: dict[str, tuple] = {
     "architecture.cells": CELLS,
     "architecture.layers": _bound_values(limits.LAYERS),
-    "architecture.n_mfcc": _bound_values(limits.N_MFCC, FeatureConfig().n_mels),  # the search uses the default features
+    "architecture.n_mfcc": _bound_values(limits.N_MFCC),
+    "features.n_mels": _bound_values(limits.N_MELS),
+    "features.n_fft": tuple(n for n in _bound_values(limits.N_FFT) if n & (n - 1) == 0),  # the integer FFT's sizes
+    "features.hop_length": _bound_values(limits.HOP_LENGTH),
     "formats.weights": WEIGHT_SCHEMES,
     "formats.pow2_bits": _bound_values(limits.POW2_BITS),
     "formats.fixed_bits": _bound_values(limits.FIXED_BITS),
@@ -144,7 +162,12 @@ def load_space(path: Path | None = None) -> SearchSpace:
     if path is not None and Path(path).resolve() != DEFAULT_SPACE.resolve():
         values |= _read(Path(path))
         source = str(path)
-    return SearchSpace(**values, source=source)
+    space = SearchSpace(**values, source=source)
+    if max(space.n_mfcc) > min(space.n_mels):
+        raise NasError(f"{source}: n_mfcc {max(space.n_mfcc)} > n_mels {min(space.n_mels)}; expected every n_mfcc <= every n_mels")
+    if max(space.hop_length) > min(space.n_fft):
+        raise NasError(f"{source}: hop_length {max(space.hop_length)} > n_fft {min(space.n_fft)}; expected every hop <= every n_fft")
+    return space
 
 
 def _read(path: Path) -> dict:

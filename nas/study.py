@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.data import OFFICIAL
-from nas.memory import KB, Budget
+from nas.memory import KB, MEMORY_MODEL_VERSION, Budget
 from nas.space import SearchSpace
 
 DEFAULT_RESULTS = Path("results")
@@ -56,17 +56,25 @@ class StudySettings:
     seed: int
     sampler: str
     space: dict  # SearchSpace.values(): the space's content, not its file name
+    flash_bytes: int | None = None  # --flash-kb
+    ram_bytes: int | None = None  # --ram-kb
+    # the memory model's version: a study sized by an older model (weights and state only, before
+    # the front-end and the stream struct were counted) must not be resumed with this one
+    memory_model: int = 1  # a stored study without the key was sized by version 1
 
     @property
     def budget(self) -> Budget:
-        return Budget(self.budget_bytes, self.budget_scope)
+        return Budget(self.budget_bytes, self.budget_scope, self.flash_bytes, self.ram_bytes)
 
     def difference(self, other: StudySettings) -> str | None:
         """The first setting in which `other` differs from this one: the option and both values."""
         if other.budget_bytes != self.budget_bytes:
             stored, asked = (f"{b / KB:g} ({b:,} B)" for b in (self.budget_bytes, other.budget_bytes))
             return f"--budget-kb {stored}, not {asked}"
-        options = [("--budget-scope", "budget_scope"), ("--weights", "weights"), ("--split", "split")]
+        if other.memory_model != self.memory_model:
+            return f"memory model version {self.memory_model}, not {other.memory_model} (start a new --study)"
+        options = [("--budget-scope", "budget_scope"), ("--flash-kb", "flash_bytes"), ("--ram-kb", "ram_bytes"), ("--weights", "weights")]
+        options.append(("--split", "split"))
         for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
             if getattr(other, name) != getattr(self, name):
                 return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
@@ -95,5 +103,14 @@ class SearchOptions:
 
     def settings(self) -> StudySettings:
         return StudySettings(
-            self.budget.limit_bytes, self.budget.scope, self.weights, self.split, self.seed, self.sampler, self.space.values()
+            self.budget.limit_bytes,
+            self.budget.scope,
+            self.weights,
+            self.split,
+            self.seed,
+            self.sampler,
+            self.space.values(),
+            self.budget.flash_bytes,
+            self.budget.ram_bytes,
+            MEMORY_MODEL_VERSION,
         )

@@ -33,11 +33,14 @@ def test_c_logits_equal_the_integer_engine(tmp_path, cell, quant):
     (tmp_path / "model.h").write_text(header)
     (tmp_path / "model.c").write_text(source)
     rng = np.random.default_rng(1)
-    sequences = [engine.quantize_frames(rng.standard_normal((1 + 3 * i, 5)) * 3) for i in range(12)]  # * 3: some saturate
-    classes, logits, packed = run_c_model(tmp_path, sequences)
-    expected = np.concatenate([engine.logits([s]) for s in sequences])
+    # Q3.12 feature frames, * 3: some saturate the 8-bit state's inputs
+    sequences = [np.clip(np.round(rng.standard_normal((1 + 3 * i, 5)) * 3 * 4096), -32768, 32767).astype(np.int16) for i in range(12)]
+    classes, logits, frames, (packed, struct) = run_c_model(tmp_path, sequences)
+    expected = np.concatenate([engine.logits([engine.quantize_frames(s / 4096.0)]) for s in sequences])
     assert np.array_equal(logits, expected)
     assert np.array_equal(classes, expected.argmax(axis=1))
-    breakdown = memory_breakdown(config, quant)
-    assert packed == breakdown.weight_bytes + breakdown.bias_bytes + breakdown.meta_bytes
+    assert list(frames) == [len(s) for s in sequences]
+    breakdown = memory_breakdown(config, quant, None)
+    assert packed == breakdown.packed_bytes
+    assert struct == breakdown.struct_bytes
     assert "malloc" not in source and "float" not in source and "double" not in source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import optuna
@@ -11,6 +12,7 @@ import torch
 
 from nas.architecture import ModelConfig
 from nas.cli import main
+from nas.features import FeatureCache, FeatureConfig
 from nas.formats import QuantConfig
 from nas.memory import memory_breakdown
 from tests.conftest import index_of, link_subset
@@ -35,7 +37,7 @@ def test_export_best_then_evaluate_reproduces(study, capsys):
     assert main(export_argv(root, "--best", "--out", str(out))) == 0
     description = json.loads((out / "model.json").read_text())
     model_config, quant = ModelConfig(**description["model_config"]), QuantConfig(**description["quant_config"])
-    breakdown = memory_breakdown(model_config, quant)
+    breakdown = memory_breakdown(model_config, quant, FeatureConfig(**description["feature_config"]))
     assert (out / "weights.bin").stat().st_size == breakdown.weight_bytes + breakdown.bias_bytes + breakdown.meta_bytes
     assert description["memory"]["total_bytes"] == breakdown.total_bytes
     checkpoint = torch.load(out / "model.pt", weights_only=True)
@@ -105,26 +107,35 @@ def test_evaluate_bad_folders(study, tmp_path, capsys):
     assert "model.json: not a valid export description" in capsys.readouterr().err
 
 
-def test_exported_c_code_agrees_on_real_test_frames(study):
-    """The C export of a real trial, on the quantized test-split frames: logits equal to the engine's."""
+def test_exported_c_fed_pcm_agrees_on_real_test_files(study, capsys):
+    """The C export of a real trial, fed each test file's PCM: the engine's logits, the trial's
+    accuracy; `make check` passes its golden vectors and `nas evaluate --c` says so."""
     from nas.data import load_split
     from nas.export import load_export
-    from nas.features import FeatureCache, build_feature_set
     from tests.ccheck import run_c_model
 
     root, data = study
     out = root / "c"
-    assert main(export_argv(root, "--best", "--out", str(out))) == 0
+    assert main(export_argv(root, "--best", "--out", str(out), "--data-dir", str(data), "--no-measure")) == 0
     loaded = load_export(out)
     split, waveforms = load_split(data, "official")
-    features = build_feature_set(split, waveforms, loaded.feature_config, FeatureCache(None), loaded.normaliser)
-    frames, labels = features.part("test")
-    sequences = [loaded.engine.quantize_frames(f) for f in frames]
-    classes, logits, packed = run_c_model(out, sequences)
-    assert np.array_equal(logits, np.concatenate([loaded.engine.logits([s]) for s in sequences]))
-    assert packed == (out / "weights.bin").stat().st_size
+    pcm = [waveforms[r.name].samples for r in split.test]
+    labels = np.array([r.digit for r in split.test])
+    classes, logits, _, (packed, struct) = run_c_model(out, pcm, pcm=True)
+    frames = FeatureCache(None).get([waveforms[r.name] for r in split.test], loaded.feature_config)
+    engine = loaded.engine
+    assert np.array_equal(logits, np.concatenate([engine.logits([engine.quantize_frames(loaded.normaliser.apply(f))]) for f in frames]))
     description = json.loads((out / "model.json").read_text())
+    assert packed == (out / "weights.bin").stat().st_size
+    assert struct == description["memory"]["ram_bytes"] - description["memory"]["stack_bytes"]
     assert int((classes == labels).sum()) == description["accuracy"]["test_correct"]
+    made = subprocess.run(["make", "-C", str(out), "example", "check"], capture_output=True, text=True)
+    assert made.returncode == 0 and "20 of 20 golden vectors match" in made.stdout, made.stdout + made.stderr
+    example = subprocess.run([str(out / "example"), str(split.test[0].path)], capture_output=True, text=True)
+    assert example.returncode == 0 and f"digit {classes[0]} " in example.stdout
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--c"]) == 0
+    assert f"{len(labels)}/{len(labels)} classes as the engine's, identical logits" in capsys.readouterr().out
 
 
 def test_evaluate_warns_when_the_files_were_trained_on(study, capsys):

@@ -37,12 +37,13 @@ def test_short_file_still_gives_one_frame(small):
 
 def test_normalisation_uses_train_statistics_only(small, tmp_path):
     split, waveforms = small
-    features = build_feature_set(split, waveforms, FeatureConfig(), FeatureCache(tmp_path))
+    # torchaudio features: float statistics, applied in float (the integer front-end's constants are tested in test_frontend.py)
+    features = build_feature_set(split, waveforms, FeatureConfig(frontend="torchaudio"), FeatureCache(tmp_path))
     train = np.concatenate(features.part("train")[0])
     assert np.allclose(train.mean(axis=0), 0, atol=1e-4) and np.allclose(train.std(axis=0), 1, atol=1e-3)
     test = np.concatenate(features.part("test")[0])
     assert not np.allclose(test.mean(axis=0), 0, atol=1e-3)  # other parts are scaled with train's statistics
-    raw = FeatureCache(tmp_path).get([waveforms[r.name] for r in split.train], FeatureConfig())
+    raw = FeatureCache(tmp_path).get([waveforms[r.name] for r in split.train], FeatureConfig(frontend="torchaudio"))
     stacked = np.concatenate(raw)
     assert np.allclose(features.normaliser.mean, stacked.mean(axis=0), atol=1e-4)
     labels = features.part("test")[1]

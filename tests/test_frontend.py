@@ -125,11 +125,23 @@ def test_the_integer_front_end_is_a_feature_option():
         FeatureConfig(n_fft=200, frontend="integer").validate()
     with pytest.raises(NasError, match="--frontend"):
         FeatureConfig(frontend="float").validate()
-    FeatureConfig(n_fft=200).validate()  # torchaudio takes any length
-    assert FeatureCache.key([], FeatureConfig()) != FeatureCache.key([], FeatureConfig(frontend="integer"))
+    FeatureConfig(n_fft=200, frontend="torchaudio").validate()  # torchaudio takes any length
+    assert FeatureConfig().frontend == "integer"  # the default: what a device can compute
+    assert FeatureCache.key([], FeatureConfig()) != FeatureCache.key([], FeatureConfig(frontend="torchaudio"))
 
 
 def test_rounding_is_half_up_with_an_arithmetic_shift():
     assert round_shift(np.array([5, 6, 7, -5, -6, -7]), 2).tolist() == [1, 2, 2, -1, -1, -2]
     assert pytest.approx(3.0103, abs=1e-4) == DB_PER_LOG2
     assert torch.__version__  # torch and torchaudio only serve as references here
+
+
+@pytest.mark.parametrize("n_fft", [64, 128, 256, 512, 1024])
+def test_the_stored_half_window_and_cosines_give_every_entry(n_fft):
+    """The device stores half the window and no sine table: mirrored and shifted, they are the
+    values computed entry by entry (so the C's reads change no feature)."""
+    tables = frontend_tables(FeatureConfig(n_fft=n_fft))
+    n, k = np.arange(n_fft), np.arange(n_fft // 2)
+    direct_window = np.clip(np.floor((0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)) * 2**15 + 0.5), -32768, 32767)
+    direct_sin = np.clip(np.floor(np.sin(2 * np.pi * k / n_fft) * 2**15 + 0.5), -32768, 32767)
+    assert np.array_equal(tables.window, direct_window) and np.array_equal(tables.sin, direct_sin)

@@ -47,7 +47,7 @@ def test_pack_length_equals_memory_model_and_round_trips(cell, layers, quant):
     config = ModelConfig(cell=cell, layers=layers, hidden=11, n_input=7)
     engine = from_float_model(RecurrentClassifier(config), quant)
     data = pack(engine)
-    breakdown = memory_breakdown(config, quant)
+    breakdown = memory_breakdown(config, quant, None)
     assert len(data) == breakdown.weight_bytes + breakdown.bias_bytes + breakdown.meta_bytes
     again = unpack(data, config, quant)
     for name, weight in engine.weights.items():

@@ -27,7 +27,7 @@ def test_slots_are_contiguous_and_sum_to_the_memory_models_packed_bytes(cell, la
     layout = packed_layout(config, quant)
     slots = layout.slots()
     assert slots[0].offset == 0 and all(a.end == b.offset for a, b in itertools.pairwise(slots))
-    breakdown = memory_breakdown(config, quant)
+    breakdown = memory_breakdown(config, quant, None)
     assert layout.total_bytes == breakdown.packed_bytes
     assert [s.nbytes for s in layout.weights] == [i.nbytes for i in breakdown.items if i.category == "weights"]
     assert [s.tensor.name for s in layout.weights] == [t.name for t in weight_tensors(config)]
@@ -53,8 +53,9 @@ def test_c_code_names_each_tensor_by_its_layout_symbol():
     layout = packed_layout(config, quant)
     for slot in layout.weights:
         shift = layout.shift_of(slot.tensor.name)
-        assert f"[{slot.tensor.symbol}] = {{{slot.offset}u, {slot.tensor.rows}, {slot.tensor.cols}," in source
-        assert f", {shift.offset}u}}" in source
+        assert f"#define {slot.tensor.symbol} {slot.offset}u, {shift.offset}u, " in source
+        assert source.split(f"#define {slot.tensor.symbol} ")[1].split("\n")[0].endswith(f", {slot.tensor.cols}")
     for slot in layout.biases:
         assert f"#define {slot.tensor.symbol} {slot.offset}u" in source
-    assert "TENSORS[LAYER1_W_HH]" in source and "TENSORS[CLASSIFIER_W]" in source
+    assert "preact(LAYER1_W_HH," in source and "dot(CLASSIFIER_W," in source
+    assert "TENSORS" not in source  # no table of tensors in flash: every field is a compile-time constant

@@ -12,7 +12,7 @@ from nas.architecture import ModelConfig
 from nas.errors import NasError
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
-from nas.memory import largest_hidden
+from nas.memory import Budget, largest_hidden
 from nas.options import build_parser
 from nas.recipe import TrainConfig
 from nas.space import load_space
@@ -81,7 +81,7 @@ def test_every_command_takes_the_same_hidden_range(command):
 
 
 def test_the_budget_solver_never_answers_a_size_that_training_refuses():
-    hidden = largest_hidden(10**9, ModelConfig(), QuantConfig.make("pow2", 4))
+    hidden = largest_hidden(Budget(10**9), ModelConfig(), QuantConfig.make("pow2", 4), FeatureConfig())
     assert hidden == limits.HIDDEN.high
     ModelConfig(hidden=hidden).validate()
 
@@ -90,7 +90,8 @@ def test_the_budget_solver_never_answers_a_size_that_training_refuses():
     ("key", "field", "bound", "check"),
     [
         ("architecture.layers", "layers", limits.LAYERS, OPTIONS["--layers"][1]),
-        ("architecture.n_mfcc", "n_mfcc", limits.N_MFCC, lambda v: FeatureConfig(n_mfcc=v).validate()),  # the search's features
+        # the search's features: every n_mfcc must fit every n_mels of the (default) space
+        ("architecture.n_mfcc", "n_mfcc", limits.N_MFCC, lambda v: FeatureConfig(n_mfcc=v, n_mels=min(load_space().n_mels)).validate()),
         ("formats.pow2_bits", "pow2_bits", limits.POW2_BITS, lambda v: QuantConfig.make("pow2", v).validate()),
         ("formats.fixed_bits", "fixed_bits", limits.FIXED_BITS, lambda v: QuantConfig.make("fixed", v).validate()),
     ],

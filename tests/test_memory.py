@@ -5,44 +5,69 @@ import itertools
 import pytest
 
 from nas.architecture import ModelConfig
+from nas.device import STACK_RESERVE_BYTES
+from nas.features import FeatureConfig
 from nas.formats import QuantConfig
 from nas.memory import KB, Budget, budget_bytes_from_kb, format_bytes, largest_hidden, memory_breakdown
 from nas.models import RecurrentClassifier, count_parameters
 
+FEATURES = FeatureConfig()  # the integer front-end: 256-sample window, 40 mel bands, 13 MFCC
+SMALL = FeatureConfig(n_fft=128, n_mels=20)
+
 
 def test_gru_pow2_by_hand():
-    # GRU 1x64, 13 inputs, 4-bit pow2 weights, 16-bit biases and state (docs/memory-model.md)
-    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4))
+    # GRU 1x64, 13 inputs, 4-bit pow2 weights, 16-bit biases and state, the default front-end (docs/memory-model.md)
+    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES)
     assert m.weight_bytes == (192 * 13 * 4) // 8 + (192 * 64 * 4) // 8 + (10 * 64 * 4) // 8 == 7712
     assert m.bias_bytes == 2 * (192 + 64 + 10) == 532
     assert m.meta_bytes == 3
     assert m.table_bytes == 129 * 2
-    assert m.state_bytes == 2 * 64 + 2 * 13 + 2 * 4 * 64 + 4 * 10 == 706
-    assert m.total_bytes == 9211
+    # half window 129, cos 128, mel first/offsets 40 + 41 and 247 weights, log table 33, DCT 13 x 40 (16-bit);
+    # mean, scale 13 + 13 (32-bit)
+    assert m.frontend_bytes == 2 * (129 + 128 + 81 + 247 + 33 + 520) + 4 * 26 == 2380
+    assert m.flash_bytes == 7712 + 532 + 3 + 258 + 2380 == 10_885
+    assert m.state_bytes == 2 * 64
+    assert m.buffer_bytes == 4 * 10 + 4 + 4 + 2 * 256 + 2 * 13  # logits, two counters, the audio window, the input frame
+    assert m.scratch_bytes == 4 * (2 * 256 + 40)  # FFT re/im and mel logs: larger than the GRU's 2H int16 gate values
+    assert m.padding_bytes == 2 and m.stack_bytes == STACK_RESERVE_BYTES
+    assert m.struct_bytes == 2924 and m.struct_bytes % 4 == 0
+    assert m.ram_bytes == 2924 + STACK_RESERVE_BYTES
+    assert m.total_bytes == 10_885 + 2924 + STACK_RESERVE_BYTES
 
 
 def test_lstm_fixed_two_layers_by_hand():
-    m = memory_breakdown(ModelConfig(cell="lstm", layers=2, hidden=16, n_input=10), QuantConfig.make("fixed", 6, state_bits=8))
+    quant = QuantConfig.make("fixed", 6, state_bits=8)
+    m = memory_breakdown(ModelConfig(cell="lstm", layers=2, hidden=16, n_input=10), quant, None)
     assert m.weight_bytes == 64 * 10 * 6 // 8 + 3 * (64 * 16 * 6 // 8) + 10 * 16 * 6 // 8 == 2904
     assert m.bias_bytes == 2 * (64 + 64 + 10)
-    assert m.meta_bytes == 5
-    assert m.state_bytes == 4 * 16 + 10 + 2 * 4 * 16 + 4 * 10  # h and c of two layers, 8-bit; scratch 16-bit
+    assert m.meta_bytes == 5 and m.frontend_bytes == 0
+    assert m.state_bytes == 4 * 16  # h and c of two layers, 8-bit
     state = [(i.name, i.count, i.bits) for i in m.items if i.category == "state"]
-    assert state[:4] == [("layer0.h", 16, 8), ("layer0.c", 16, 8), ("layer1.h", 16, 8), ("layer1.c", 16, 8)]
-    assert m.total_bytes == 2904 + 276 + 5 + 258 + 242
+    assert state == [("layer0.h", 16, 8), ("layer1.h", 16, 8), ("layer0.c", 16, 8), ("layer1.c", 16, 8)]
+    assert m.scratch_bytes == 2 * 2 * 16  # i (then the new h) and f, int16
+    assert m.buffer_bytes == 4 * 10 + 4 + 10  # logits, frame counter, the 8-bit input frame
+    assert m.padding_bytes == 2  # 40 + 4 + 64 + 64 + 10 = 182 -> 184
+    assert m.total_bytes == 2904 + 276 + 5 + 258 + 184 + STACK_RESERVE_BYTES
 
 
 def test_each_tensor_is_padded_to_a_byte():
-    m = memory_breakdown(ModelConfig(hidden=3), QuantConfig.make("pow2", 3))
+    m = memory_breakdown(ModelConfig(hidden=3), QuantConfig.make("pow2", 3), None)
     w_hh = next(i for i in m.items if i.name == "layer0.w_hh")
     assert (w_hh.count, w_hh.nbytes) == (27, 11)  # 81 bits -> 11 bytes
+
+
+def test_the_gate_scratch_takes_the_union_when_it_outgrows_the_fft():
+    small = memory_breakdown(ModelConfig(hidden=200), QuantConfig.make("pow2", 4), SMALL)
+    assert small.scratch_bytes == 4 * (2 * 128 + 20) == 1104  # 2 * 200 int16 gate values = 800 B fit inside
+    large = memory_breakdown(ModelConfig(hidden=300), QuantConfig.make("pow2", 4), SMALL)
+    assert large.scratch_bytes == 2 * 2 * 300 == 1200
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
 @pytest.mark.parametrize("layers", [1, 3])
 def test_float_weights_and_biases_equal_the_torch_parameters(cell, layers):
     config = ModelConfig(cell=cell, layers=layers, hidden=24, n_input=20)
-    m = memory_breakdown(config, QuantConfig())
+    m = memory_breakdown(config, QuantConfig(), None)
     assert m.weight_bytes + m.bias_bytes == 4 * count_parameters(RecurrentClassifier(config))
     assert m.meta_bytes == 0 and m.table_bytes == 0
 
@@ -58,62 +83,88 @@ GRID = [
         QuantConfig.make("pow2", 5, state_bits=8),
     ]
 ]
+LIMITS = [
+    (0.5, "total", None, None),
+    (4, "total", None, None),
+    (36, "total", None, None),
+    (36, "weights", None, None),
+    (150, "total", None, None),
+    (36, "total", 30, None),
+    (36, "total", None, 3),
+    (150, "total", 100, 6),
+]
 
 
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID)
 def test_solver_agrees_with_brute_force(cell, layers, n_input, quant):
     base = ModelConfig(cell=cell, layers=layers, n_input=n_input, hidden=1)
-    for budget_kb, scope in [(0.5, "total"), (4, "total"), (36, "total"), (36, "weights"), (150, "total")]:
-        budget = int(budget_kb * KB)
+    features = SMALL if layers != 2 else None
+    for budget_kb, scope, flash_kb, ram_kb in LIMITS:
+        budget = Budget.from_kb(budget_kb, scope, flash_kb, ram_kb)
         brute = 0  # count up until the first size over budget (bytes grow with the hidden size)
-        while memory_breakdown(ModelConfig(**(base.to_dict() | {"hidden": brute + 1})), quant).scoped_bytes(scope) <= budget:
+        while budget.admits(memory_breakdown(base.with_hidden(brute + 1), quant, features).to_dict()):
             brute += 1
-        assert largest_hidden(budget, base, quant, scope) == brute, (budget_kb, scope)
+        assert largest_hidden(budget, base, quant, features) == brute, (budget_kb, scope, flash_kb, ram_kb)
 
 
 def test_budget_units_are_1024_bytes():
     assert KB == 1024
-    h = largest_hidden(36 * KB, ModelConfig(), QuantConfig.make("pow2", 4))
-    assert memory_breakdown(ModelConfig(hidden=h), QuantConfig.make("pow2", 4)).total_bytes <= 36_864
-    assert memory_breakdown(ModelConfig(hidden=h + 1), QuantConfig.make("pow2", 4)).total_bytes > 36_864
+    h = largest_hidden(Budget(36 * KB), ModelConfig(), QuantConfig.make("pow2", 4), FEATURES)
+    assert memory_breakdown(ModelConfig(hidden=h), QuantConfig.make("pow2", 4), FEATURES).total_bytes <= 36_864
+    assert memory_breakdown(ModelConfig(hidden=h + 1), QuantConfig.make("pow2", 4), FEATURES).total_bytes > 36_864
 
 
 def test_worked_example_items_are_the_docs_table():
     """docs/memory-model.md's table, item by item: what `nas memory` prints."""
     items = [
-        (i.category, i.name, i.count, i.bits, i.nbytes) for i in memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4)).items
+        (i.region, i.category, i.symbol, i.count, i.bits, i.nbytes)
+        for i in memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES).items
     ]
     assert items == [
-        ("weights", "layer0.w_ih", 192 * 13, 4, 1248),
-        ("weights", "layer0.w_hh", 192 * 64, 4, 6144),
-        ("weights", "classifier.w", 640, 4, 320),
-        ("biases", "layer0.b_rzn", 192, 16, 384),
-        ("biases", "layer0.b_hn", 64, 16, 128),
-        ("biases", "classifier.b", 10, 16, 20),
-        ("meta", "layer0.w_ih.shift", 1, 8, 1),
-        ("meta", "layer0.w_hh.shift", 1, 8, 1),
-        ("meta", "classifier.w.shift", 1, 8, 1),
-        ("tables", "sigmoid table", 129, 16, 258),
-        ("state", "layer0.h", 64, 16, 128),
-        ("state", "input frame", 13, 16, 26),
-        ("state", "gate scratch", 256, 16, 512),
-        ("state", "logits", 10, 32, 40),
+        ("flash", "weights", "nas_packed", 192 * 13, 4, 1248),
+        ("flash", "weights", "nas_packed", 192 * 64, 4, 6144),
+        ("flash", "weights", "nas_packed", 640, 4, 320),
+        ("flash", "biases", "nas_packed", 192, 16, 384),
+        ("flash", "biases", "nas_packed", 64, 16, 128),
+        ("flash", "biases", "nas_packed", 10, 16, 20),
+        ("flash", "meta", "nas_packed", 1, 8, 1),
+        ("flash", "meta", "nas_packed", 1, 8, 1),
+        ("flash", "meta", "nas_packed", 1, 8, 1),
+        ("flash", "tables", "SIGMOID", 129, 16, 258),
+        ("flash", "frontend", "WINDOW", 129, 16, 258),
+        ("flash", "frontend", "COS", 128, 16, 256),
+        ("flash", "frontend", "MEL_FIRST", 40, 16, 80),
+        ("flash", "frontend", "MEL_OFFSET", 41, 16, 82),
+        ("flash", "frontend", "MEL_WEIGHTS", 247, 16, 494),
+        ("flash", "frontend", "LOG2_TABLE", 33, 16, 66),
+        ("flash", "frontend", "DCT", 520, 16, 1040),
+        ("flash", "frontend", "MEAN_Q8", 13, 32, 52),
+        ("flash", "frontend", "SCALE", 13, 32, 52),
+        ("ram", "buffers", "logits", 10, 32, 40),
+        ("ram", "buffers", "frames", 1, 32, 4),
+        ("ram", "buffers", "fill", 1, 32, 4),
+        ("ram", "scratch", "scratch", 552, 32, 2208),
+        ("ram", "buffers", "audio", 256, 16, 512),
+        ("ram", "state", "h", 64, 16, 128),
+        ("ram", "buffers", "x", 13, 16, 26),
+        ("ram", "padding", "", 2, 8, 2),
+        ("ram", "stack", "", STACK_RESERVE_BYTES, 8, STACK_RESERVE_BYTES),
     ]
 
 
 def test_a_float_model_holds_everything_as_float32():
-    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig())
-    assert m.state_bytes == 4 * (64 + 13 + 4 * 64 + 10) == 1372
-    assert m.total_bytes == 63_272 + 1372 == 64_644  # the README's float32 figure
-    assert {i.bits for i in m.items} == {32} and m.meta_bytes == m.table_bytes == 0
+    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig(), None)
+    assert m.state_bytes == 4 * 64 and m.scratch_bytes == 4 * 2 * 64
+    assert m.weight_bytes + m.bias_bytes == 63_272  # the README's float32 parameters
+    assert {i.bits for i in m.items if i.category not in ("padding", "stack")} == {32} and m.meta_bytes == m.table_bytes == 0
     assert [i.name for i in m.items if i.category == "biases"] == ["layer0.b_ih", "layer0.b_hh", "classifier.b"]  # torch's layout
 
 
 def test_rnn_and_two_layer_gru_by_hand():
-    rnn = memory_breakdown(ModelConfig(cell="rnn", hidden=10, n_input=5), QuantConfig.make("fixed", 8))
+    rnn = memory_breakdown(ModelConfig(cell="rnn", hidden=10, n_input=5), QuantConfig.make("fixed", 8), None)
     assert rnn.weight_bytes == 10 * 5 + 10 * 10 + 10 * 10 and rnn.bias_bytes == 2 * (10 + 10)
-    assert rnn.state_bytes == 2 * 10 + 2 * 5 + 2 * 10 + 4 * 10  # one pre-activation of scratch per unit
-    gru = memory_breakdown(ModelConfig(layers=2, hidden=8, n_input=5), QuantConfig.make("pow2", 5, bias_bits=32))
+    assert rnn.state_bytes == 2 * 10 and rnn.scratch_bytes == 2 * 10  # one new state value per unit
+    gru = memory_breakdown(ModelConfig(layers=2, hidden=8, n_input=5), QuantConfig.make("pow2", 5, bias_bits=32), None)
     assert [i.name for i in gru.items if i.category == "biases"] == [
         "layer0.b_rzn",
         "layer0.b_hn",
@@ -125,19 +176,36 @@ def test_rnn_and_two_layer_gru_by_hand():
 
 
 def test_budget_scopes_and_printed_sizes():
-    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4))
-    assert m.scoped_bytes("weights") == 7712 + 532 + 3 == m.packed_bytes and m.scoped_bytes("total") == 9211
+    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES)
+    assert m.scoped_bytes("weights") == 7712 + 532 + 3 == m.packed_bytes and m.scoped_bytes("total") == m.total_bytes
+    assert m.scoped_bytes("flash") == m.flash_bytes and m.scoped_bytes("ram") == m.ram_bytes
     assert m.to_dict() == {
         "weight_bytes": 7712,
         "bias_bytes": 532,
         "meta_bytes": 3,
         "table_bytes": 258,
-        "state_bytes": 706,
-        "total_bytes": 9211,
+        "frontend_bytes": 2380,
+        "flash_bytes": 10_885,
+        "state_bytes": 128,
+        "buffer_bytes": 586,
+        "scratch_bytes": 2208,
+        "padding_bytes": 2,
+        "stack_bytes": STACK_RESERVE_BYTES,
+        "ram_bytes": 2924 + STACK_RESERVE_BYTES,
+        "total_bytes": 10_885 + 2924 + STACK_RESERVE_BYTES,
     }
     assert format_bytes(9211) == "9.00 kB (9,211 B)" and format_bytes(36 * KB) == "36.00 kB (36,864 B)"
     assert budget_bytes_from_kb(36) == 36_864 and budget_bytes_from_kb(0.2) == 204  # "at most": rounded down
     assert Budget.from_kb(4, "weights") == Budget(4096, "weights")
+    assert Budget.from_kb(36, flash_kb=30, ram_kb=2.5) == Budget(36_864, "total", 30_720, 2560)
+
+
+def test_budget_names_each_limit_it_breaks():
+    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES).to_dict()
+    assert Budget.from_kb(36, ram_kb=3.2).admits(m) is True
+    assert Budget.from_kb(36, ram_kb=2).exceeded(m) == [f"ram {m['ram_bytes']:,} B > 2,048 B"]
+    assert Budget.from_kb(36, flash_kb=10).exceeded(m) == [f"flash {m['flash_bytes']:,} B > 10,240 B"]
+    assert m["total_bytes"] == 14_065 and not Budget.from_kb(13.7).admits(m) and Budget.from_kb(13.74).admits(m)
 
 
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID[::7])
@@ -148,23 +216,23 @@ def test_solver_is_closed_form(cell, layers, n_input, quant, monkeypatch):
     exact_calls = []
     original = nas.memory.memory_breakdown
 
-    def counting(model, q, _continuous=False):
+    def counting(model, q, features, _continuous=False):
         if not _continuous:
             exact_calls.append(model.hidden)
-        return original(model, q, _continuous)
+        return original(model, q, features, _continuous)
 
     monkeypatch.setattr(nas.memory, "memory_breakdown", counting)
     base = ModelConfig(cell=cell, layers=layers, n_input=n_input, hidden=1)
     for budget_kb in (0.5, 4, 36, 150):
         exact_calls.clear()
-        largest_hidden(int(budget_kb * KB), base, quant)
+        largest_hidden(Budget.from_kb(budget_kb), base, quant, SMALL)
         assert len(exact_calls) <= 3, (budget_kb, exact_calls)
 
 
 def test_solver_answers_zero_when_nothing_fits():
     quant = QuantConfig.make("pow2", 3)
-    assert largest_hidden(50, ModelConfig(), quant) == 0
-    one = memory_breakdown(ModelConfig(hidden=1), quant).total_bytes
+    assert largest_hidden(Budget(50), ModelConfig(), quant, None) == 0
+    one = memory_breakdown(ModelConfig(hidden=1), quant, None).total_bytes
     # one byte short of hidden 1: the unpadded quadratic still admits it, the padded bytes do not
-    assert memory_breakdown(ModelConfig(hidden=1), quant, _continuous=True).total_bytes <= one - 1
-    assert largest_hidden(one - 1, ModelConfig(), quant) == 0 and largest_hidden(one, ModelConfig(), quant) == 1
+    assert memory_breakdown(ModelConfig(hidden=1), quant, None, _continuous=True).total_bytes <= one - 1
+    assert largest_hidden(Budget(one - 1), ModelConfig(), quant, None) == 0 and largest_hidden(Budget(one), ModelConfig(), quant, None) == 1

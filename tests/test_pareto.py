@@ -35,7 +35,7 @@ from nas.study import SearchOptions, StudyLocation
 def trained(number: int, correct: int, hidden: int, test_correct: int | None = None) -> TrialRecord:
     """A trained GRU trial of a given size whose validation accuracy is correct/300."""
     model, quant = ModelConfig(hidden=hidden), QuantConfig.make("pow2", 4)
-    memory = memory_breakdown(model, quant).to_dict()
+    memory = memory_breakdown(model, quant, None).to_dict()
     return TrialRecord(
         number=number,
         total_bytes=memory["total_bytes"],
@@ -67,7 +67,7 @@ BUDGET = Budget(9_300)
 
 
 def test_front_keeps_only_undominated_trials_within_the_budget():
-    assert memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4)).total_bytes <= BUDGET.limit_bytes
+    assert memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), None).total_bytes <= BUDGET.limit_bytes
     assert [r.number for r in pareto_front(RECORDS, BUDGET)] == [0, 2, 4]
     assert [r.number for r in pareto_front(RECORDS, Budget(10**6))] == [0, 2, 4, 5]
     assert pareto_front([r for r in RECORDS if r.number in (1, 3)], BUDGET)[0].number == 1  # no 0 and 2: 1 is undominated

@@ -130,7 +130,7 @@ def test_default_space_rarely_samples_over_budget():
             over += 1
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     assert over / 300 <= 0.2
-    assert max(sizes) <= 36 * 1024 and min(sizes) < 4 * 1024  # the whole range is explored
+    assert max(sizes) <= 36 * 1024 and min(sizes) < 6 * 1024  # the whole range is explored (a device front-end is ~4 kB)
 
 
 def test_search_writes_the_front_files(searched, capsys):

@@ -1,0 +1,130 @@
+"""The device: the exported C fed raw PCM gives the engine's logits (host gcc and Cortex-M4 in
+QEMU), and the compiler's bytes are the memory model's, array by array."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from nas.architecture import ModelConfig
+from nas.cexport import generate
+from nas.ctoolchain import ARM, HOST, available, compile_export
+from nas.data import list_recordings, read_all
+from nas.device import STACK_RESERVE_BYTES
+from nas.features import FeatureCache, FeatureConfig, Normaliser
+from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
+from nas.formats import QuantConfig
+from nas.intmodel import from_float_model
+from nas.memory import memory_breakdown
+from nas.models import RecurrentClassifier
+from tests.ccheck import run_c_model
+
+CASES = {
+    "gru-pow2-default": ("gru", 2, 24, QuantConfig.make("pow2", 4), FeatureConfig()),
+    "lstm-fixed-8bit-small": (
+        "lstm",
+        1,
+        20,
+        QuantConfig.make("fixed", 6, state_bits=8),
+        FeatureConfig(n_fft=128, n_mels=20, hop_length=64),
+    ),
+    "rnn-pow2-bias32-wide": (
+        "rnn",
+        2,
+        16,
+        QuantConfig.make("pow2", 3, bias_bits=32),
+        FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160),
+    ),
+}
+
+
+def require(tool: str) -> None:
+    """Skip without the tool, except in CI (NAS_REQUIRE_TOOLCHAINS=1, set by .ci/run), where it must be there."""
+    if not available(tool):
+        if os.environ.get("NAS_REQUIRE_TOOLCHAINS"):
+            pytest.fail(f"{tool}: not installed, and NAS_REQUIRE_TOOLCHAINS is set")
+        pytest.skip(f"{tool} not installed")
+
+
+@pytest.fixture(scope="module")
+def waves(fsdd_dir):
+    recordings = list_recordings(fsdd_dir)
+    return read_all([r for r in recordings if r.index in (0, 1)][:40])  # every digit, several speakers
+
+
+def build(folder, case: str, waves):
+    cell, layers, hidden, quant, features = CASES[case]
+    torch.manual_seed(3)
+    config = ModelConfig(cell=cell, layers=layers, hidden=hidden, n_input=features.n_mfcc)
+    engine = from_float_model(RecurrentClassifier(config), quant)
+    raw = FeatureCache(None).get(waves, features)
+    normaliser = Normaliser.fit(raw, "global", integer=True)
+    header, source = generate(engine, features, normaliser.constants())
+    (folder / "model.h").write_text(header)
+    (folder / "model.c").write_text(source)
+    expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
+    return config, quant, features, expected, [len(f) for f in raw]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pcm_in_gives_the_engines_logits(tmp_path, case, waves):
+    require(HOST)
+    config, quant, features, expected, frames = build(tmp_path, case, waves)
+    classes, logits, c_frames, (packed, struct) = run_c_model(tmp_path, [w.samples for w in waves], pcm=True)
+    assert list(c_frames) == frames
+    assert np.array_equal(logits, expected)
+    assert np.array_equal(classes, expected.argmax(axis=1))
+    breakdown = memory_breakdown(config, quant, features)
+    assert (packed, struct) == (breakdown.packed_bytes, breakdown.struct_bytes)
+
+
+def test_a_recording_shorter_than_one_window_is_zero_padded(tmp_path, waves):
+    require(HOST)
+    short = [w.samples[:100] for w in waves[:3]] + [waves[3].samples[:0]]
+    _, _, features, _, _ = build(tmp_path, "gru-pow2-default", waves)
+    from nas.frontend import frame_samples
+
+    assert all(len(frame_samples(s, features.n_fft, features.hop_length)) == 1 for s in short)
+    _, _, c_frames, _ = run_c_model(tmp_path, short, pcm=True)
+    assert list(c_frames) == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("compiler", [HOST, ARM])
+@pytest.mark.parametrize("case", CASES)
+def test_the_compiler_measures_the_memory_model(tmp_path, case, compiler, waves):
+    """nm -S of each array = its lines; .rodata = flash; .bss of one stream = the struct; no .data;
+    the deepest stack of every public function within the reserve."""
+    require(compiler)
+    config, quant, features, _, _ = build(tmp_path, case, waves[:4])
+    breakdown = memory_breakdown(config, quant, features)
+    compiled = compile_export(tmp_path, compiler)
+    expected_symbols: dict[str, int] = {}
+    for item in breakdown.items:
+        if item.region == "flash":
+            expected_symbols[item.symbol] = expected_symbols.get(item.symbol, 0) + int(item.nbytes)
+    expected_symbols["nas_instance"] = breakdown.struct_bytes
+    assert compiled.symbols == expected_symbols
+    assert compiled.rodata_bytes == breakdown.flash_bytes
+    assert compiled.data_bytes == 0
+    assert compiled.bss_bytes == breakdown.struct_bytes == breakdown.ram_bytes - STACK_RESERVE_BYTES
+    assert compiled.rodata_bytes + compiled.data_bytes + compiled.bss_bytes + STACK_RESERVE_BYTES == breakdown.total_bytes
+    assert set(compiled.stack_bytes) >= {"nas_reset", "nas_push_samples", "nas_end", "nas_push_frame", "nas_classify"}
+    assert 0 < compiled.max_stack_bytes <= STACK_RESERVE_BYTES, compiled.stack_chains
+
+
+def test_cortex_m4_in_qemu_gives_the_engines_logits(tmp_path, fsdd_dir):
+    """Twenty real recordings (two of each digit) through the ARM build, in QEMU's MPS2-AN386."""
+    require(ARM)
+    require(QEMU)
+    recordings = [r for r in list_recordings(fsdd_dir) if r.index == 5]
+    chosen = read_all([next(r for r in recordings if r.digit == d and r.speaker == s) for d in range(10) for s in ("jackson", "theo")])
+    _, _, _, expected, frames = build(tmp_path, "gru-pow2-default", chosen)
+    write_firmware(tmp_path, [w.samples for w in chosen], expected)
+    run = run_firmware(build_firmware(tmp_path))
+    assert run.mismatches == 0, run.output
+    assert np.array_equal(run.logits, expected)
+    assert list(run.frames) == frames and len(run.frames) == 20
+    assert run.instructions_per_frame > 1000
