@@ -53,11 +53,14 @@ def front_row(record: TrialRecord) -> dict:
         "layers": model.layers,
         "hidden": model.hidden,
         "n_mfcc": model.n_input,
+        "frontend": frontend_text(record),
         "weights": quant.weights,
         "weight_bits": quant.weight_bits,
         "state_bits": quant.state_bits,
         "total_bytes": record.total_bytes,
         "total_kb": record.total_bytes / KB,
+        "flash_bytes": (record.memory or {}).get("flash_bytes"),
+        "ram_bytes": (record.memory or {}).get("ram_bytes"),
         "val_accuracy": record.val.value,
         "val_ci95": list(record.val.interval()),
         "test_accuracy": record.test.value,
@@ -67,6 +70,15 @@ def front_row(record: TrialRecord) -> dict:
         "learning_rate": record.params.get("learning_rate"),
         "checkpoint": record.checkpoint,
     }
+
+
+def frontend_text(record: TrialRecord) -> str:
+    """The front-end's shape, as the front shows it: "128/20" (window samples / mel bands) for the
+    integer front-end, "torchaudio" for float MFCC, "-" when unknown."""
+    features = record.feature_config
+    if features is None:
+        return "-"
+    return f"{features.n_fft}/{features.n_mels}" if features.integer else "torchaudio"
 
 
 def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
@@ -97,6 +109,8 @@ def _percent(accuracy: Accuracy) -> str:
 def hover_text(record: TrialRecord) -> str:
     """What a point says on hover, in words."""
     size = f"{format_bytes(record.total_bytes)} in total"
+    if record.memory and "flash_bytes" in record.memory:
+        size += f" (flash {record.memory['flash_bytes']:,} B, RAM {record.memory['ram_bytes']:,} B; front-end {frontend_text(record)})"
     if not record.trained:
         return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
     return (
@@ -183,7 +197,8 @@ def interval_text(accuracy: Accuracy) -> str:
 def front_table(summary: StudySummary) -> Table:
     title = f"Pareto front of '{summary.name}' within {summary.budget.describe()} ({len(summary.front)} points)"
     table = Table(title=title)
-    columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "scheme", "bits", "kB (bytes)", "val acc [95% CI]", "test acc [95% CI]"]
+    columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "fft/mels", "scheme", "bits", "kB (bytes)"]
+    columns += ["val acc [95% CI]", "test acc [95% CI]"]
     for column in [*columns, "train"]:
         table.add_column(column, justify="left" if column in ("cell", "scheme") else "right")
     for record in summary.front:
@@ -194,6 +209,7 @@ def front_table(summary: StudySummary) -> Table:
             str(model.layers),
             str(model.hidden),
             str(model.n_input),
+            frontend_text(record),
             quant.weights,
             str(quant.weight_bits),
             f"{record.total_bytes / KB:.2f} ({record.total_bytes:,})",
