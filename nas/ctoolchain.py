@@ -84,7 +84,8 @@ def compile_export(folder: Path, compiler: str = HOST, work: Path | None = None)
     """Compile `folder`'s model.c (and the instance) into `work` and measure the objects."""
     if not available(compiler):
         raise NasError(f"{compiler}: not found; expected a C compiler on PATH (apt-get install gcc-arm-none-eabi for the ARM one)")
-    work = work or folder / f"build-{compiler}"
+    folder = folder.resolve()  # the compiler runs in `work`
+    work = (work or folder / f"build-{compiler}").resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / "instance.c").write_text(INSTANCE)
     flags = [*COMMON_FLAGS, *(ARM_FLAGS if compiler == ARM else ())]
@@ -133,15 +134,15 @@ def _symbols(compiler: str, obj: Path) -> dict[str, int]:
     return symbols
 
 
-NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^\\"]+)\\n[^"]*?(?:\\n(\d+) bytes \((\w+)\))?"')
+NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^\\"]+)\\n[^"]*?(?:\\n(\d+) bytes \(([\w,]+)\))?"')
 EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
 
 
 def _read_callgraph(text: str, nodes: dict, edges: dict) -> None:
     for title, name, size, kind in NODE.findall(text):
         if size:
-            if kind != "static":
-                raise NasError(f"{name}: stack usage is {kind}, not static; expected no variable-length arrays or alloca")
+            if kind not in ("static", "dynamic,bounded"):  # bounded: the figure is the most it uses
+                raise NasError(f"{name}: stack usage is {kind}, not bounded; expected no variable-length arrays or alloca")
             nodes[title] = (name, int(size))
         else:
             nodes.setdefault(title, (name, -1))  # a callee outside the file: its stack is unknown

@@ -3,9 +3,11 @@
 The program (main.c, startup.c, link.ld; no C library) holds PCM recordings and the logits the
 Python engine gives for them, streams each recording through `nas_push_samples` in pieces of
 uneven length, compares the logits, prints them over semihosting and counts the instructions
-per frame with SysTick under `-icount shift=0` (one instruction per nanosecond of virtual time,
-one SysTick tick per 40 ns at the MPS2's 25 MHz; so instructions = ticks x 40, to within 40 per
-reading). It exits with the number of mismatched recordings.
+per frame with SysTick under `-icount shift=0` (one instruction per nanosecond of virtual time;
+SysTick runs at the MPS2's 25 MHz, one tick per 40 ns). The program first times a loop of a known
+number of instructions, and the counts are converted with the instructions per tick it measures
+(40: the expected figure), so a reading is exact to about one tick. It exits with the number of
+mismatched recordings.
 
     arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os -nostdlib ... -lgcc
     qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=0 -kernel firmware.elf
@@ -25,7 +27,7 @@ from nas.errors import NasError
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"  # Cortex-M4
-TICK_INSTRUCTIONS = 40  # 25 MHz SysTick, 1 ns per instruction (-icount shift=0)
+CALIBRATION = re.compile(r"calibration (\d+) instructions (\d+) ticks")
 
 LINK = """MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 1M }
 ENTRY(reset_handler)
@@ -79,6 +81,15 @@ void put_text(const char *text);
 
 static nas_stream_t stream;
 
+/* SysTick ticks for a loop of exactly 2 * CALIBRATION_LOOPS instructions (subs, bne): the
+   instructions per tick that the counts below are converted with. */
+#define CALIBRATION_LOOPS 30000u
+static uint32_t calibrate(void) {
+    uint32_t n = CALIBRATION_LOOPS, before = SYST_CVR;
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n));
+    return (before - SYST_CVR) & 0xFFFFFFu;
+}
+
 static void put_int(long value) {
     char text[16];
     int at = 15;
@@ -94,6 +105,11 @@ int main(void) {
     SYST_RVR = 0xFFFFFFu;
     SYST_CVR = 0;
     SYST_CSR = 5u; /* enabled, processor clock, no interrupt */
+    put_text("calibration ");
+    put_int((long)(2u * CALIBRATION_LOOPS));
+    put_text(" instructions ");
+    put_int((long)calibrate());
+    put_text(" ticks\n");
     for (file = 0; file < GOLDEN_FILES; file++) {
         const int16_t *pcm = GOLDEN_PCM + GOLDEN_START[file];
         int32_t count = GOLDEN_START[file + 1] - GOLDEN_START[file], at = 0, piece = 1;
@@ -164,6 +180,7 @@ class FirmwareRun:
     frames: np.ndarray
     instructions: np.ndarray  # per recording, streaming (front-end and steps), from SysTick ticks
     classify_instructions: np.ndarray
+    instructions_per_tick: float  # measured on a loop of known length; 40 expected
     mismatches: int
     output: str
 
@@ -216,14 +233,17 @@ def run_firmware(elf: Path, timeout_s: float = 300) -> FirmwareRun:
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     output = result.stdout + result.stderr  # QEMU writes semihosting output to stderr without a chardev
     rows = [LINE.fullmatch(line.strip()) for line in output.splitlines() if line.startswith("file ")]
-    if not rows or any(row is None for row in rows):
-        raise NasError(f"{elf}: unexpected QEMU output (exit {result.returncode}): {result.stdout[-500:]} {result.stderr[-500:]}")
+    calibration = CALIBRATION.search(output)
+    if not rows or any(row is None for row in rows) or calibration is None:
+        raise NasError(f"{elf}: unexpected QEMU output (exit {result.returncode}): {output[-800:]}")
+    per_tick = int(calibration[1]) / max(1, int(calibration[2]))
     return FirmwareRun(
         classes=np.array([int(r[2]) for r in rows]),
         logits=np.array([[int(v) for v in r[6].split()] for r in rows], np.int64),
         frames=np.array([int(r[3]) for r in rows]),
-        instructions=np.array([int(r[4]) * TICK_INSTRUCTIONS for r in rows]),
-        classify_instructions=np.array([int(r[5]) * TICK_INSTRUCTIONS for r in rows]),
+        instructions=np.array([int(r[4]) * per_tick for r in rows]),
+        classify_instructions=np.array([int(r[5]) * per_tick for r in rows]),
+        instructions_per_tick=per_tick,
         mismatches=result.returncode,
         output=output,
     )

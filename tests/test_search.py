@@ -23,7 +23,7 @@ from nas.data import load_split
 from nas.errors import NasError
 from nas.features import FeatureCache, FeatureConfig, Normaliser, build_feature_set
 from nas.intmodel import from_float_model
-from nas.memory import Budget
+from nas.memory import Budget, memory_breakdown
 from nas.record import TrialRecord
 from nas.search import OverBudget, make_sampler, open_study, sample_candidate
 from nas.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
@@ -116,6 +116,19 @@ def test_over_budget_is_pruned_before_anything_else():
     assert caught.value.total_bytes > 300
 
 
+def test_the_largest_draw_is_the_largest_that_fits_with_the_front_end():
+    """hidden_fraction 1 draws the solver's answer for the sampled front-end: the device's bytes,
+    front-end and buffers included, are within the budget and one unit more is not."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    params = {"cell": "gru", "layers": 1, "n_mfcc": 13, "n_mels": 40, "n_fft": 256, "hop_length": 80, "weights": "pow2"}
+    study.enqueue_trial(params | {"pow2_bits": 4, "state_bits": 16, "hidden_fraction": 1.0, "learning_rate": 0.004})
+    candidate = sample_candidate(study.ask(), load_space(DEFAULT_SPACE), Budget(12 * 1024))
+    quant, features = candidate.quant, candidate.features
+    assert features == FeatureConfig(n_mfcc=13, n_mels=40, n_fft=256, hop_length=80, frontend="integer")
+    assert candidate.total_bytes == memory_breakdown(candidate.model, quant, features).total_bytes <= 12 * 1024
+    assert memory_breakdown(candidate.model.with_hidden(candidate.model.hidden + 1), quant, features).total_bytes > 12 * 1024
+
+
 def test_default_space_rarely_samples_over_budget():
     """The hidden size is drawn within what fits, so (almost) no trial is wasted at 36 kB."""
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(0, "random"))
@@ -196,6 +209,8 @@ STORED = {
     "--seed": ["--seed", "1"],
     "--sampler": ["--sampler", "random"],
     "--budget-kb": ["--budget-kb", "5"],
+    "--flash-kb": ["--flash-kb", "30"],
+    "--ram-kb": ["--ram-kb", "3"],
 }
 
 
@@ -216,6 +231,17 @@ def test_resume_with_other_settings_is_refused(option, subset, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--study x: was created with" in err and option in err, err
     assert len(load(tmp_path, "x").trials) == 0
+
+
+def test_a_study_sized_by_the_old_memory_model_is_not_resumed(tmp_path):
+    """Version 1 counted weights, tables and the model's state only; its trials' bytes are not
+    comparable with the device's, so continuing it would mix two scales on one front."""
+    options = SearchOptions(budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("v", None, tmp_path))
+    study = open_study(options)
+    legacy = {k: v for k, v in study.user_attrs["settings"].items() if k not in ("flash_bytes", "ram_bytes", "memory_model")}
+    study.set_user_attr("settings", legacy)  # as a study written before version 2 stored it
+    with pytest.raises(NasError, match=r"memory model version 1, not 2 \(start a new --study\)"):
+        open_study(options)
 
 
 def test_settings_differences_name_the_space_key(tmp_path):
