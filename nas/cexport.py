@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from itertools import groupby
 
-import numpy as np
-
 from nas.cfrontend import frontend_code
+from nas.csource import c_array
 from nas.device import C_TYPES, gate_scratch_values, ram_regions
 from nas.formats import GATE_FRAC, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT, pow2_magnitudes
 from nas.frontend import NORM_FRAC
@@ -30,11 +29,6 @@ from nas.layout import packed_layout
 # Biases are read byte by byte (little-endian), so the code needs no alignment or endianness.
 BIAS16 = "return (int16_t)(uint16_t)(p[0] | (p[1] << 8));"
 BIAS32 = "return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));"
-
-
-def _array(values, per_line: int = 16) -> str:
-    items = [str(int(v)) for v in (list(values) if isinstance(values, bytes) else np.asarray(values).reshape(-1))]
-    return ",\n".join("    " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
 
 
 def _struct_members(model: IntegerModel, features, prefix: str) -> str:
@@ -240,11 +234,11 @@ void {prefix}_end({prefix}_stream_t *s) {{
 {chr(10).join(bias_defines)}
 
 const uint8_t {prefix}_packed[{upper}_PACKED_BYTES] = {{
-{_array(data)}
+{c_array(data)}
 }};
 
 static const int16_t SIGMOID[{SIGMOID_TABLE_ENTRIES}] = {{
-{_array(SIGMOID_TABLE)}
+{c_array(SIGMOID_TABLE)}
 }};
 
 static int32_t rshift(int64_t v, int s) {{

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from nas.csource import c_array
 from nas.features import FeatureConfig
 from nas.frontend import (
     DCT_FRAC,
@@ -26,11 +27,6 @@ from nas.frontend import (
     TWIDDLE_FRAC,
     frontend_tables,
 )
-
-
-def _array(values, per_line: int = 16) -> str:
-    items = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    return ",\n".join("    " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
 
 
 def generate_frontend(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray, prefix: str = "nas") -> tuple[str, str]:
@@ -82,31 +78,31 @@ def frontend_code(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray,
 #define MELS {mels}
 #define COEFFICIENTS {coefficients}
 static const int16_t WINDOW[N / 2 + 1] = {{
-{_array(tables.window[: n // 2 + 1])}
+{c_array(tables.window[: n // 2 + 1])}
 }};
 static const int16_t COS[N / 2] = {{
-{_array(tables.cos)}
+{c_array(tables.cos)}
 }};
 static const uint16_t MEL_FIRST[MELS] = {{
-{_array(tables.mel_first)}
+{c_array(tables.mel_first)}
 }};
 static const uint16_t MEL_OFFSET[MELS + 1] = {{
-{_array(offsets)}
+{c_array(offsets)}
 }};
 static const uint16_t MEL_WEIGHTS[{max(1, offsets[-1])}] = {{
-{_array(weights)}
+{c_array(weights)}
 }};
 static const uint16_t LOG2_TABLE[{len(tables.log_table)}] = {{
-{_array(tables.log_table)}
+{c_array(tables.log_table)}
 }};
 static const int16_t DCT[COEFFICIENTS * MELS] = {{
-{_array(tables.dct)}
+{c_array(tables.dct)}
 }};
 static const int32_t MEAN_Q8[COEFFICIENTS] = {{
-{_array(mean_q8)}
+{c_array(mean_q8)}
 }};
 static const int32_t SCALE[COEFFICIENTS] = {{
-{_array(scale)}
+{c_array(scale)}
 }};
 
 static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))) >> s; }}

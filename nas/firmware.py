@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.csource import c_array
 from nas.ctoolchain import ARM, ARM_FLAGS, COMMON_FLAGS, available
 from nas.errors import NasError
 
@@ -151,24 +152,19 @@ int main(void) {
 """
 
 
-def _array(values) -> str:
-    items = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    return ",\n".join("    " + ", ".join(items[i : i + 16]) for i in range(0, len(items), 16))
-
-
 def golden_header(pcm: list[np.ndarray], logits: np.ndarray) -> str:
     starts = np.concatenate([[0], np.cumsum([len(p) for p in pcm])])
     return f"""/* Golden vectors: PCM (int16, 8 kHz) and the Python engine's logits for each recording. */
 #include <stdint.h>
 #define GOLDEN_FILES {len(pcm)}
 static const int32_t GOLDEN_START[{len(pcm) + 1}] = {{
-{_array(starts)}
+{c_array(starts)}
 }};
 static const int16_t GOLDEN_PCM[{max(1, int(starts[-1]))}] = {{
-{_array(np.concatenate(pcm) if pcm else [0])}
+{c_array(np.concatenate(pcm) if pcm else [0])}
 }};
 static const int32_t GOLDEN_LOGITS[{max(1, logits.size)}] = {{
-{_array(logits if logits.size else [0])}
+{c_array(logits if logits.size else [0])}
 }};
 """
 
