@@ -158,7 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(f"parameters: {outcome.parameters:,} | float32 size: {format_bytes(4 * outcome.parameters)} | summary: {plan.summary_path}")
     if plan.quant.quantized:
         console.print(
-            breakdown_table(memory_breakdown(plan.model_config, plan.quant, plan.feature_config), f"memory: {plan.quant.describe()}")
+            breakdown_table(
+                memory_breakdown(plan.model_config, plan.quant, plan.feature_config.on_device), f"memory: {plan.quant.describe()}"
+            )
         )
     return 0
 

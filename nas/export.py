@@ -88,7 +88,7 @@ def export_trial(record: TrialRecord, out_dir: Path, data_dir: Path | None = Non
         raise NasError(f"--trial {record.number}: a float32 trial has no integer model to export; expected a fixed or pow2 trial")
     engine = from_float_model(model, quant)
     data = pack(engine)
-    device_features = feature_config if feature_config.integer else None
+    device_features = feature_config.on_device
     breakdown = memory_breakdown(model_config, quant, device_features)
     normaliser = Normaliser.from_dict(checkpoint["normaliser"])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,13 @@ class FeatureConfig:
     def integer(self) -> bool:
         return self.frontend == "integer"
 
+    @property
+    def on_device(self) -> FeatureConfig | None:
+        """The front-end the device runs, for the memory model and the C: this config for the
+        integer front-end; None for torchaudio's MFCC, which a device cannot reproduce bit for bit
+        (its C is then fed feature frames, and only the model is counted)."""
+        return self if self.integer else None
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -245,7 +245,7 @@ def train_candidate(trial: optuna.Trial, candidate: Candidate, options: SearchOp
         model_config=candidate.model,
         quant_config=candidate.quant,
         feature_config=features.config,
-        memory=memory_breakdown(candidate.model, candidate.quant, candidate.features).to_dict(),
+        memory=memory_breakdown(candidate.model, candidate.quant, candidate.features.on_device).to_dict(),
         val=scores.val if scores is not None else result.val,
         test=scores.test if scores is not None else result.test,
         scored_by=SCORED_BY_ENGINE if scores is not None else SCORED_BY_FLOAT,

@@ -493,7 +493,7 @@ class TrainRuns:
             "split": plan.split,
             "parameters": self.parameters,
             "float_bytes": 4 * self.parameters,
-            "memory": memory_breakdown(plan.model_config, plan.quant, plan.feature_config).to_dict(),
+            "memory": memory_breakdown(plan.model_config, plan.quant, plan.feature_config.on_device).to_dict(),
             "runs": [{"seed": run.seed, "checkpoint": str(run.checkpoint)} | run.metrics() for run in self.runs],
         }
 
@@ -518,7 +518,7 @@ def train_seeds(
     metrics in its checkpoint and the whole run in summary.json."""
     from nas.memory import memory_breakdown
 
-    breakdown = memory_breakdown(plan.model_config, plan.quant, plan.feature_config).to_dict()
+    breakdown = memory_breakdown(plan.model_config, plan.quant, plan.feature_config.on_device).to_dict()
     runs = []
     for index, seed in enumerate(plan.seeds):
         path = plan.checkpoint(seed)

@@ -125,3 +125,9 @@ def test_front_end_description_is_read_off_the_transform():
     assert default["mel"].startswith("40 HTK-scale") and "20-4000 Hz" in default["mel"]
     assert default["dct"] == "type 2, norm ortho, first 13 coefficients" and "- 80 dB" in default["log"]
     assert "length 512, hop 160" in other["window"] and other["mel"].startswith("64 ") and other["dct"].endswith("first 20 coefficients")
+
+
+def test_only_the_integer_front_end_runs_on_the_device():
+    """The memory model and the C count a front-end only when the device can compute it bit for bit."""
+    assert FeatureConfig().on_device == FeatureConfig() and FeatureConfig(n_fft=128).on_device.n_fft == 128
+    assert FeatureConfig(frontend="torchaudio").on_device is None
