@@ -41,7 +41,7 @@ def _struct_members(model: IntegerModel, features, prefix: str) -> str:
         first = parts[0]
         if symbol == "scratch" and features is not None:
             lines.append(
-                f"    union {{ struct {{ int32_t re[{upper}_FRAME_SAMPLES]; int32_t im[{upper}_FRAME_SAMPLES]; "
+                f"    union {{ struct {{ int32_t re[{upper}_FRAME_SAMPLES / 2]; int32_t im[{upper}_FRAME_SAMPLES / 2]; "
                 f"int32_t logs[{features.n_mels}]; }} fft; int16_t gates[{gate_scratch_values(config)}]; }} scratch; /* {first.name} */"
             )
         elif symbol in ("h", "c"):

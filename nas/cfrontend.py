@@ -56,7 +56,7 @@ void {prefix}_frontend_frame(const int16_t *samples, int16_t *features);
 
 {frontend_code(config, mean_q8, scale, "int16_t", "q")}
 void {prefix}_frontend_frame(const int16_t *samples, int16_t *features) {{
-    static int32_t re[N], im[N], logs[MELS];
+    static int32_t re[N / 2], im[N / 2], logs[MELS];
     frontend_frame(samples, re, im, logs, features);
 }}
 """
@@ -67,7 +67,7 @@ def frontend_code(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray,
     """The tables (static const arrays, named as `nas.device.frontend_regions`) and
     `frontend_frame(samples, re, im, logs, out)`, which writes `store` (a C expression of the
     saturated Q3.12 feature `q`) as `feature_type` to out[i]. The caller owns the scratch: re and
-    im of N int32, logs of MELS int32."""
+    im of N/2 int32 (the half-length FFT), logs of MELS int32."""
     tables = frontend_tables(config)
     n, bins, mels, coefficients = config.n_fft, config.n_fft // 2 + 1, config.n_mels, config.n_mfcc
     bits = int(math.log2(n))
@@ -110,8 +110,27 @@ static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))
 static unsigned reverse_bits(unsigned i) {{
     unsigned r = 0;
     int b;
-    for (b = 0; b < {bits}; b++) r |= ((i >> b) & 1u) << ({bits} - 1 - b);
+    for (b = 0; b < {bits - 1}; b++) r |= ((i >> b) & 1u) << ({bits - 1} - 1 - b);
     return r;
+}}
+
+/* W = e^(-2 pi i k / N) in Q15, k = 0..N/2: sin(2 pi k / N) = cos(2 pi |N/4 - k| / N); k = N/2 is -1 */
+static void twiddle(int k, int64_t *wr, int64_t *wi) {{
+    *wr = k < N / 2 ? COS[k] : -{1 << TWIDDLE_FRAC};
+    *wi = k < N / 2 ? -COS[k < N / 4 ? N / 4 - k : k - N / 4] : 0;
+}}
+
+/* |X[k]|^2 >> {POWER_SHIFT} from Z, the half-length FFT of the even (real) and odd (imaginary) samples:
+   2X[k] = (A + B) + W (-i)(A - B), A = Z[k mod N/2], B = conj(Z[(N/2 - k) mod N/2]) */
+static int64_t power_of(const int32_t *re, const int32_t *im, int k) {{
+    int a = k % (N / 2), b = (N / 2 - k) % (N / 2);
+    int64_t ar = re[a], ai = im[a], br = re[b], bi = -(int64_t)im[b], wr, wi;
+    int64_t vr = ai - bi, vi = br - ar; /* -i (A - B) */
+    int64_t xr, xi;
+    twiddle(k, &wr, &wi);
+    xr = ar + br + rshift64(wr * vr - wi * vi, {TWIDDLE_FRAC});
+    xi = ai + bi + rshift64(wr * vi + wi * vr, {TWIDDLE_FRAC});
+    return (xr * xr + xi * xi) >> {POWER_SHIFT + 2};
 }}
 
 /* log2(v) in Q{LOG_FRAC} for v >= 1: exponent, then the table, linearly interpolated */
@@ -129,17 +148,19 @@ static int32_t log2_q(int64_t v) {{
 
 static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, {feature_type} *out) {{
     int i, j, m, span;
-    for (i = 0; i < N; i++) {{ /* window, samples left-aligned for the FFT, in bit-reversed order */
-        unsigned r = reverse_bits((unsigned)i);
-        re[r] = (int32_t)rshift64((int64_t)samples[i] * WINDOW[i <= N / 2 ? i : N - i], {tables.window_shift});
-        im[r] = 0;
+    for (i = 0; i < N; i++) {{ /* window, samples left-aligned for the FFT; even ones real, odd ones imaginary, bit-reversed */
+        int32_t value = (int32_t)rshift64((int64_t)samples[i] * WINDOW[i <= N / 2 ? i : N - i], {tables.window_shift});
+        unsigned r = reverse_bits((unsigned)(i / 2));
+        if (i % 2) im[r] = value;
+        else re[r] = value;
     }}
-    for (span = 2; span <= N; span <<= 1) {{ /* radix-2 butterflies */
+    for (span = 2; span <= N / 2; span <<= 1) {{ /* radix-2 butterflies of the N/2-point FFT */
         int half = span / 2, step = N / span, start;
-        for (start = 0; start < N; start += span) {{
+        for (start = 0; start < N / 2; start += span) {{
             for (j = 0; j < half; j++) {{
-                int k = j * step; /* sin(2 pi k / N) = cos(2 pi |N/4 - k| / N) */
-                int64_t wr = COS[k], wi = -COS[k < N / 4 ? N / 4 - k : k - N / 4];
+                int64_t wr, wi;
+                twiddle(j * step, &wr, &wi);
+                {{
                 int32_t br = re[start + half + j], bi = im[start + half + j];
                 int32_t tr = (int32_t)rshift64(wr * br - wi * bi, {TWIDDLE_FRAC});
                 int32_t ti = (int32_t)rshift64(wr * bi + wi * br, {TWIDDLE_FRAC});
@@ -148,6 +169,7 @@ static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int
                 im[start + j] = ai + ti;
                 re[start + half + j] = ar - tr;
                 im[start + half + j] = ai - ti;
+                }}
             }}
         }}
     }}
@@ -156,8 +178,7 @@ static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int
         int k;
         for (k = MEL_OFFSET[m]; k < MEL_OFFSET[m + 1]; k++) {{
             int bin = MEL_FIRST[m] + (k - MEL_OFFSET[m]);
-            int64_t power = ((int64_t)re[bin] * re[bin] + (int64_t)im[bin] * im[bin]) >> {POWER_SHIFT};
-            energy += power * MEL_WEIGHTS[k];
+            energy += power_of(re, im, bin) * MEL_WEIGHTS[k];
         }}
         logs[m] = log2_q((energy >> {MEL_FRAC}) + {tables.floor});
     }}

@@ -52,8 +52,9 @@ def gate_scratch_values(model: ModelConfig) -> int:
 
 
 def frontend_scratch_values(features) -> int:
-    """int32 values of one front-end frame: FFT real and imaginary parts and the mel logs."""
-    return 2 * features.n_fft + features.n_mels
+    """int32 values of one front-end frame: the half-length FFT's real and imaginary parts (n_fft/2
+    each) and the mel logs."""
+    return features.n_fft + features.n_mels
 
 
 def _bytes(count: int, bits: int, continuous: bool) -> float:

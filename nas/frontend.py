@@ -9,10 +9,15 @@ is exact, so the two agree bit for bit by construction and by test.
 Per frame (b = log2(n_fft)):
   1. window   xw[n] = round_shift(x[n] * w[n], 15 - s) with s = 15 - b: the Q15 Hann window, and
               the samples left-aligned so that the FFT below uses the whole int32 range
-  2. FFT      radix-2, decimation in time, int32 values, Q15 twiddles; each twiddle product is
-              rounded once (round_shift by 15); |X| <= n_fft * max|xw| <= 2^30, no scaling needed
-  3. power    P[k] = (re^2 + im^2) >> 13 for k = 0..n_fft/2 (int64). Parseval bounds the sum of
-              |X|^2 by n_fft * sum(xw^2) <= 2^60, so the weighted mel sums below stay under 2^63
+  2. FFT      a real FFT of n_fft samples as a complex FFT of half the length (the buffers a
+              device keeps are halved): z[n] = xw[2n] + i xw[2n+1], Z = FFT_{n_fft/2}(z), radix-2,
+              decimation in time, int32, Q15 twiddles, each twiddle product rounded once (round_shift
+              by 15); every component of Z is at most (n_fft/2) * 2 * max|xw| <= 2^30. Then for
+              k = 0..n_fft/2, with A = Z[k mod n/2], B = conj(Z[(n/2 - k) mod n/2]) and W = e^(-2 pi i k/n):
+              2X[k] = (A + B) + round_shift(W * (-i)(A - B), 15)   (int64; no halving, so no rounding)
+  3. power    P[k] = (re^2 + im^2) >> 15 of 2X[k], i.e. |X[k]|^2 >> 13 (int64: |2X| <= 2^31). Parseval
+              bounds the sum of |X|^2 by n_fft * sum(xw^2) <= 2^60, so the weighted mel sums below stay
+              under 2^63
   4. mel      E[m] = (sum_k P[k] * w_m[k]) >> 15            HTK triangles as torchaudio's, Q15
   5. log      L[m] = log2(E[m] + 2^f) in Q11: exponent + a 33-entry table of log2(1 + i/32) (Q15),
               linearly interpolated; 2^f (f = floor_bits) is the fixed floor that replaces the
@@ -161,27 +166,37 @@ def _bit_reversed(n: int) -> np.ndarray:
 
 
 def fft_power(windowed: np.ndarray, tables: FrontEndTables) -> np.ndarray:
-    """(frames, n_fft/2 + 1) int64 power spectrum >> POWER_SHIFT of windowed frames (|values| <=
-    2^30 / n_fft). Iterative radix-2 FFT in integers: each butterfly b' = a - t, a' = a + t with
+    """(frames, n_fft/2 + 1) int64 power spectrum |X|^2 >> POWER_SHIFT of windowed frames
+    (|values| <= 2^30 / n_fft), by a complex FFT of half the length (step 2 of the module's
+    docstring). Iterative radix-2 FFT in integers: each butterfly b' = a - t, a' = a + t with
     t = round_shift(W * b, 15) (complex), W = exp(-2*pi*i*k/n_fft) from the Q15 tables."""
     n = windowed.shape[1]
-    re = windowed[:, _bit_reversed(n)].astype(np.int64)
-    im = np.zeros_like(re)
+    h = n // 2
+    order = _bit_reversed(h)
+    re = windowed[:, 0::2][:, order].astype(np.int64)  # even samples: the real parts
+    im = windowed[:, 1::2][:, order].astype(np.int64)  # odd samples: the imaginary parts
     span = 2
-    while span <= n:
+    while span <= h:
         half = span // 2
-        index = np.arange(half) * (n // span)
+        index = np.arange(half) * (n // span)  # W_{n/2}^(j (n/2)/span) = W_n^(j n/span)
         w_re, w_im = tables.cos[index].astype(np.int64), -tables.sin[index].astype(np.int64)
-        re, im = re.reshape(len(re), n // span, span), im.reshape(len(im), n // span, span)
+        re, im = re.reshape(len(re), h // span, span), im.reshape(len(im), h // span, span)
         a_re, a_im = re[..., :half], im[..., :half]
         b_re, b_im = re[..., half:], im[..., half:]
         t_re = round_shift(w_re * b_re - w_im * b_im, TWIDDLE_FRAC)
         t_im = round_shift(w_re * b_im + w_im * b_re, TWIDDLE_FRAC)
-        re = np.concatenate([a_re + t_re, a_re - t_re], axis=-1).reshape(len(re), n)
-        im = np.concatenate([a_im + t_im, a_im - t_im], axis=-1).reshape(len(im), n)
+        re = np.concatenate([a_re + t_re, a_re - t_re], axis=-1).reshape(len(re), h)
+        im = np.concatenate([a_im + t_im, a_im - t_im], axis=-1).reshape(len(im), h)
         span *= 2
-    bins = n // 2 + 1
-    return (re[:, :bins] ** 2 + im[:, :bins] ** 2) >> POWER_SHIFT
+    k = np.arange(h + 1)
+    a_re, a_im = re[:, k % h], im[:, k % h]
+    b_re, b_im = re[:, (h - k) % h], -im[:, (h - k) % h]  # conj(Z[(n/2 - k) mod n/2])
+    v_re, v_im = a_im - b_im, b_re - a_re  # -i (A - B)
+    w_re = np.append(tables.cos, -(1 << TWIDDLE_FRAC)).astype(np.int64)  # k = n/2: W = -1, exact in Q15
+    w_im = -np.append(tables.sin, 0).astype(np.int64)
+    x2_re = a_re + b_re + round_shift(w_re * v_re - w_im * v_im, TWIDDLE_FRAC)
+    x2_im = a_im + b_im + round_shift(w_re * v_im + w_im * v_re, TWIDDLE_FRAC)
+    return (x2_re**2 + x2_im**2) >> (POWER_SHIFT + 2)  # (2X)^2 / 4
 
 
 def log2_q(values: np.ndarray, tables: FrontEndTables) -> np.ndarray:
@@ -256,8 +271,9 @@ def describe(config) -> dict:
         "sample_rate": SAMPLE_RATE,
         "frame": f"samples [k*{config.hop_length}, k*{config.hop_length} + {config.n_fft}); a file shorter than one window is zero-padded",
         "window": f"periodic Hann, Q{WINDOW_FRAC} int16; xw = round_shift(x * w, {tables.window_shift})",
-        "fft": f"radix-2 DIT, int32, Q{TWIDDLE_FRAC} twiddles, one rounding per twiddle product",
-        "power": f"(re^2 + im^2) >> {POWER_SHIFT}, bins 0..{config.n_fft // 2}",
+        "fft": f"real FFT as a {config.n_fft // 2}-point complex FFT of (even, odd) samples: radix-2 DIT, int32, "
+        f"Q{TWIDDLE_FRAC} twiddles, one rounding per twiddle product; 2X[k] = (A + B) + round_shift(W^k (-i)(A - B), 15)",
+        "power": f"|2X|^2 >> {POWER_SHIFT + 2} = |X|^2 >> {POWER_SHIFT}, bins 0..{config.n_fft // 2}",
         "mel": f"{config.n_mels} HTK triangles {config.f_min:g}-{config.f_max:g} Hz, Q{MEL_FRAC}; E = sum(P * w) >> {MEL_FRAC}",
         "log": f"log2(E + 2^{config.floor_bits}) in Q{LOG_FRAC}: exponent + interpolated table of log2(1 + i/{2**LOG_TABLE_BITS})",
         "dct": f"orthonormal DCT-II * 10*log10(2), Q{DCT_FRAC}; MFCC in Q{MFCC_FRAC} (dB)",

@@ -28,11 +28,12 @@ def test_gru_pow2_by_hand():
     assert m.flash_bytes == 7712 + 532 + 3 + 258 + 2380 == 10_885
     assert m.state_bytes == 2 * 64
     assert m.buffer_bytes == 4 * 10 + 4 + 4 + 2 * 256 + 2 * 13  # logits, two counters, the audio window, the input frame
-    assert m.scratch_bytes == 4 * (2 * 256 + 40)  # FFT re/im and mel logs: larger than the GRU's 2H int16 gate values
+    # the half-length FFT's re/im (128 int32 each) and the mel logs: larger than the GRU's 2H int16 gate values
+    assert m.scratch_bytes == 4 * (128 + 128 + 40) == 1184
     assert m.padding_bytes == 2 and m.stack_bytes == STACK_RESERVE_BYTES
-    assert m.struct_bytes == 2924 and m.struct_bytes % 4 == 0
-    assert m.ram_bytes == 2924 + STACK_RESERVE_BYTES
-    assert m.total_bytes == 10_885 + 2924 + STACK_RESERVE_BYTES
+    assert m.struct_bytes == 1900 and m.struct_bytes % 4 == 0
+    assert m.ram_bytes == 1900 + STACK_RESERVE_BYTES
+    assert m.total_bytes == 10_885 + 1900 + STACK_RESERVE_BYTES == 13_041
 
 
 def test_lstm_fixed_two_layers_by_hand():
@@ -57,10 +58,10 @@ def test_each_tensor_is_padded_to_a_byte():
 
 
 def test_the_gate_scratch_takes_the_union_when_it_outgrows_the_fft():
-    small = memory_breakdown(ModelConfig(hidden=200), QuantConfig.make("pow2", 4), SMALL)
-    assert small.scratch_bytes == 4 * (2 * 128 + 20) == 1104  # 2 * 200 int16 gate values = 800 B fit inside
-    large = memory_breakdown(ModelConfig(hidden=300), QuantConfig.make("pow2", 4), SMALL)
-    assert large.scratch_bytes == 2 * 2 * 300 == 1200
+    small = memory_breakdown(ModelConfig(hidden=100), QuantConfig.make("pow2", 4), SMALL)
+    assert small.scratch_bytes == 4 * (64 + 64 + 20) == 592  # 2 * 100 int16 gate values = 400 B fit inside
+    large = memory_breakdown(ModelConfig(hidden=200), QuantConfig.make("pow2", 4), SMALL)
+    assert large.scratch_bytes == 2 * 2 * 200 == 800
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
@@ -143,7 +144,7 @@ def test_worked_example_items_are_the_docs_table():
         ("ram", "buffers", "logits", 10, 32, 40),
         ("ram", "buffers", "frames", 1, 32, 4),
         ("ram", "buffers", "fill", 1, 32, 4),
-        ("ram", "scratch", "scratch", 552, 32, 2208),
+        ("ram", "scratch", "scratch", 296, 32, 1184),
         ("ram", "buffers", "audio", 256, 16, 512),
         ("ram", "state", "h", 64, 16, 128),
         ("ram", "buffers", "x", 13, 16, 26),
@@ -188,11 +189,11 @@ def test_budget_scopes_and_printed_sizes():
         "flash_bytes": 10_885,
         "state_bytes": 128,
         "buffer_bytes": 586,
-        "scratch_bytes": 2208,
+        "scratch_bytes": 1184,
         "padding_bytes": 2,
         "stack_bytes": STACK_RESERVE_BYTES,
-        "ram_bytes": 2924 + STACK_RESERVE_BYTES,
-        "total_bytes": 10_885 + 2924 + STACK_RESERVE_BYTES,
+        "ram_bytes": 1900 + STACK_RESERVE_BYTES,
+        "total_bytes": 10_885 + 1900 + STACK_RESERVE_BYTES,
     }
     assert format_bytes(9211) == "9.00 kB (9,211 B)" and format_bytes(36 * KB) == "36.00 kB (36,864 B)"
     assert budget_bytes_from_kb(36) == 36_864 and budget_bytes_from_kb(0.2) == 204  # "at most": rounded down
@@ -205,7 +206,7 @@ def test_budget_names_each_limit_it_breaks():
     assert Budget.from_kb(36, ram_kb=3.2).admits(m) is True
     assert Budget.from_kb(36, ram_kb=2).exceeded(m) == [f"ram {m['ram_bytes']:,} B > 2,048 B"]
     assert Budget.from_kb(36, flash_kb=10).exceeded(m) == [f"flash {m['flash_bytes']:,} B > 10,240 B"]
-    assert m["total_bytes"] == 14_065 and not Budget.from_kb(13.7).admits(m) and Budget.from_kb(13.74).admits(m)
+    assert m["total_bytes"] == 13_041 and not Budget.from_kb(12.73).admits(m) and Budget.from_kb(12.74).admits(m)
 
 
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID[::7])
