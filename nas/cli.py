@@ -19,7 +19,7 @@ from rich.console import Console
 from nas import __version__
 from nas.architecture import ModelConfig
 from nas.errors import EXIT_BAD_INPUT, NasError
-from nas.features import FeatureCache, FeatureConfig
+from nas.features import FeatureCache, FeatureConfig, compute_frames
 from nas.formats import QuantConfig
 from nas.memory import KB, Budget, format_bytes
 from nas.recipe import TrainConfig
@@ -71,14 +71,13 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     if not args.file:
         console.print(split_table(make_split(recordings, args.split), str(folder)))
         return 0
-    from nas.mfcc import compute_mfcc  # torch: only when a file is described
 
     by_name = {r.name: r for r in recordings}
     for name in args.file:
         if Path(name).name not in by_name:
             raise NasError(f"{name}: no such recording in {folder}")
         wave = read_wav(by_name[Path(name).name])
-        console.print(recording_table(wave, compute_mfcc([wave], FeatureConfig())[0]))
+        console.print(recording_table(wave, compute_frames([wave], FeatureConfig())[0]))
     return 0
 
 

@@ -314,7 +314,7 @@ def recording_table(wave, frames) -> Table:
         ("index", wave.recording.index),
         ("samples", f"{len(wave.samples):,} ({wave.duration_s:.3f} s at 8 kHz)"),
         ("peak amplitude", f"{int(abs(wave.samples.astype(int)).max())} of 32767"),
-        ("MFCC frames", f"{len(frames)} x {frames.shape[1]} (default features)"),
+        ("MFCC frames", f"{len(frames)} x {frames.shape[1]} (default features: the integer front-end)"),
         ("sha256", wave.sha256),
     ]:
         table.add_row(key, str(value))

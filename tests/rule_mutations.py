@@ -102,6 +102,8 @@ BUGS = [
      ["tests/test_cfrontend.py"]),
     ("a frame one sample early", "nas/cexport.py", "        if (s->fill == N) {{", "        if (s->fill == N - 1) {{", [DEVICE]),
     ("short recording not padded", "nas/cexport.py", "    if (s->frames > 0) return;", "    return;", [DEVICE]),
+    ("real-FFT split without the conjugate", "nas/frontend.py", "b_re, b_im = re[:, (h - k) % h], -im[:, (h - k) % h]",
+     "b_re, b_im = re[:, (h - k) % h], im[:, (h - k) % h]", ["tests/test_frontend.py"]),
     ("flash limit ignored", "nas/memory.py", 'extra = [("flash", self.flash_bytes), ("ram", self.ram_bytes)]',
      'extra = [("ram", self.ram_bytes)]', ["tests/test_memory.py"]),
     ("front-end not counted by the search", "nas/search.py", "largest_hidden(budget, smallest, quant, features)",
