@@ -237,3 +237,23 @@ def test_solver_answers_zero_when_nothing_fits():
     # one byte short of hidden 1: the unpadded quadratic still admits it, the padded bytes do not
     assert memory_breakdown(ModelConfig(hidden=1), quant, None, _continuous=True).total_bytes <= one - 1
     assert largest_hidden(Budget(one - 1), ModelConfig(), quant, None) == 0 and largest_hidden(Budget(one), ModelConfig(), quant, None) == 1
+
+
+def test_a_budget_is_at_most_its_bytes_and_names_what_each_line_holds():
+    m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES)
+    exact = Budget(m.total_bytes, flash_bytes=m.flash_bytes, ram_bytes=m.ram_bytes)
+    assert exact.admits(m.to_dict()) and exact.exceeded(m.to_dict()) == []  # "at most": equal is within
+    names = {i.symbol: i.name for i in m.items if i.category in ("frontend", "tables")}
+    assert names == {
+        "SIGMOID": "sigmoid table",
+        "WINDOW": "window (Hann, Q15; first half, mirrored)",
+        "COS": "FFT twiddles (cos, Q15; sin read from it)",
+        "MEL_FIRST": "mel filters: first bin",
+        "MEL_OFFSET": "mel filters: weight offsets",
+        "MEL_WEIGHTS": "mel filters: weights (Q15)",
+        "LOG2_TABLE": "log2 table (Q15)",
+        "DCT": "DCT (Q14)",
+        "MEAN_Q8": "normalisation mean (Q8)",
+        "SCALE": "normalisation scale",
+    }
+    assert exact.describe() == "12.74 kB (13,041 B) (total), flash 10.63 kB (10,885 B), ram 2.11 kB (2,156 B)"
