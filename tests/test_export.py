@@ -43,7 +43,21 @@ def test_export_best_then_evaluate_reproduces(study, capsys):
     checkpoint = torch.load(out / "model.pt", weights_only=True)
     assert checkpoint["model_config"] == description["model_config"]
     assert (out / "README.md").read_text().startswith("# nas export")
-    capsys.readouterr()
+    # what `nas export` measured with the installed compilers and printed: the memory model's bytes
+    memory, compiled = description["memory"], description["compiled"]
+    assert "gcc" in compiled  # the host compiler is always there; the ARM one and QEMU in CI
+    for compiler in ("gcc", "arm-none-eabi-gcc"):
+        if compiler in compiled:
+            figures = compiled[compiler]
+            assert figures["rodata_bytes"] == memory["flash_bytes"] and figures["data_bytes"] == 0
+            assert figures["bss_bytes"] + memory["stack_bytes"] == memory["ram_bytes"]
+            assert 0 < figures["max_stack_bytes"] <= memory["stack_bytes"]
+            assert f"| {compiler} | {figures['rodata_bytes']:,} | 0 | {figures['bss_bytes']:,} |" in (out / "README.md").read_text()
+    if "qemu" in compiled:
+        assert compiled["qemu"]["golden_vectors_matching"] == compiled["qemu"]["golden_vectors"] == 20
+        assert compiled["qemu"]["instructions_per_frame"] > 1000
+    printed = capsys.readouterr().out
+    assert f"gcc -Os: .rodata {memory['flash_bytes']:,} B, .bss {memory['ram_bytes'] - memory['stack_bytes']:,} B" in printed
     assert main(["evaluate", str(out), "--data-dir", str(data), "--html", str(out / "cm.html")]) == 0
     text = capsys.readouterr().out
     stored = description["accuracy"]
