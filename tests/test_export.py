@@ -167,3 +167,30 @@ def test_evaluate_warns_when_the_files_were_trained_on(study, capsys):
     assert f"warning: {len(trained_on)} of these {len(george)} files were in the train part of split 'official'" in captured.err
     assert main(["evaluate", str(out), "--data-dir", str(data)]) == 0  # its own split's test part: held out, no warning
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_torchaudio_feature_model_exports_the_model_alone(tmp_path, fsdd_dir, capsys):
+    """A model trained on torchaudio's MFCC has no device front-end: its C takes feature frames
+    (nas_push_frame), its memory counts no front-end, and nas evaluate --c refuses, saying why."""
+    from nas.export import export_trial
+    from nas.record import TrialRecord
+    from nas.stats import Accuracy
+    from tests.ccheck import run_c_model
+
+    data = link_subset(fsdd_dir, tmp_path / "data", lambda name: index_of(name) < 14)
+    argv = ["train", "--data-dir", str(data), "--hidden", "6", "--epochs", "1", "--weights", "pow2", "--frontend", "torchaudio"]
+    assert main([*argv, "--out", str(tmp_path / "t")]) == 0
+    record = TrialRecord(
+        number=0, val=Accuracy(1, 2), test=Accuracy(1, 2), scored_by="integer engine", checkpoint=str(tmp_path / "t" / "seed0.pt")
+    )
+    out = tmp_path / "export"
+    description = export_trial(record, out, data)
+    model_config, quant = ModelConfig(**description["model_config"]), QuantConfig(**description["quant_config"])
+    assert description["memory"] == memory_breakdown(model_config, quant, None).to_dict()
+    assert description["memory"]["frontend_bytes"] == 0 and description["golden_vectors"] is None
+    assert not (out / "Makefile").exists() and "nas_push_samples" not in (out / "model.h").read_text()
+    _, _, frames, (_, struct) = run_c_model(out, [np.zeros((3, model_config.n_input), np.int16)])
+    assert list(frames) == [3] and struct == description["memory"]["ram_bytes"] - description["memory"]["stack_bytes"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--c"]) == 2
+    assert "trained on torchaudio features; its C takes feature frames, not PCM" in capsys.readouterr().err
