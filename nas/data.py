@@ -172,6 +172,14 @@ def speakers(recordings: Iterable[Recording]) -> list[str]:
     return sorted({r.speaker for r in recordings})
 
 
+def validation_speaker(held_out: str, known: Sequence[str]) -> str:
+    """`speaker:NAME`'s validation speaker: the next speaker after NAME in alphabetical order,
+    the first after the last (george -> jackson -> lucas -> nicolas -> theo -> yweweler -> george).
+    Never a training speaker, so validation measures what the test measures: a new voice."""
+    ordered = sorted(known)
+    return ordered[(ordered.index(held_out) + 1) % len(ordered)]
+
+
 def make_split(recordings: Sequence[Recording], split: str) -> Split:
     """Apply a split rule of DESIGN.md. Deterministic: each part is sorted."""
     ordered = sorted(recordings)
@@ -184,10 +192,12 @@ def make_split(recordings: Sequence[Recording], split: str) -> Split:
         known = speakers(ordered)
         if held_out not in known:
             raise NasError(f"--split {split}: unknown speaker '{held_out}'; expected one of {', '.join(known)}")
+        if len(known) < 3:
+            raise NasError(f"--split {split}: needs at least 3 speakers (test, validation, train); the data has {len(known)}")
+        val_speaker = validation_speaker(held_out, known)
         test = [r for r in ordered if r.speaker == held_out]
-        others = [r for r in ordered if r.speaker != held_out]
-        val = [r for r in others if r.index in VAL_INDICES]
-        train = [r for r in others if r.index not in VAL_INDICES]
+        val = [r for r in ordered if r.speaker == val_speaker]
+        train = [r for r in ordered if r.speaker not in (held_out, val_speaker)]
     else:
         raise NasError(f"--split {split}: unknown split; expected 'official' or 'speaker:NAME'")
     return Split(name=split, train=tuple(train), val=tuple(val), test=tuple(test))

@@ -56,13 +56,16 @@ def test_official_split_counts_and_rules(fsdd_dir):
         assert Counter(r.digit for r in part) == Counter({d: len(part) // 10 for d in range(10)})
 
 
-@pytest.mark.parametrize("speaker", ["theo", "george", "yweweler"])
-def test_speaker_split_holds_out_every_file_of_one_speaker(fsdd_dir, speaker):
+@pytest.mark.parametrize(("speaker", "validation"), [("theo", "yweweler"), ("george", "jackson"), ("yweweler", "george")])
+def test_speaker_split_keeps_speakers_apart(fsdd_dir, speaker, validation):
+    """Test: every file of NAME; validation: every file of the next speaker (alphabetically,
+    cyclic); train: the other four. No speaker is in two parts."""
     split = make_split(list_recordings(fsdd_dir), f"speaker:{speaker}")
     assert len(split.test) == 500 and {r.speaker for r in split.test} == {speaker}
-    assert len(split.val) == 250 and {r.index for r in split.val} == set(range(5, 10))
-    assert len(split.train) == 2250 and speaker not in {r.speaker for r in split.train}
-    assert {r.index for r in split.train} == set(range(5)) | set(range(10, 50))
+    assert len(split.val) == 500 and {r.speaker for r in split.val} == {validation}
+    train_speakers = {r.speaker for r in split.train}
+    assert len(split.train) == 2000 and len(train_speakers) == 4 and not train_speakers & {speaker, validation}
+    assert {r.index for r in split.train} == set(range(50))
 
 
 @pytest.mark.parametrize("split_name", ["official", "speaker:lucas"])
@@ -83,6 +86,9 @@ def test_unknown_split_and_speaker_are_rejected(fsdd_dir):
         make_split(recordings, "speaker:zoe")
     with pytest.raises(NasError, match="unknown split"):
         make_split(recordings, "random")
+    two = [r for r in recordings if r.speaker in ("theo", "george")]
+    with pytest.raises(NasError, match="needs at least 3 speakers"):
+        make_split(two, "speaker:theo")
 
 
 def test_data_dir_precedence(tmp_path, monkeypatch):
