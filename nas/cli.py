@@ -101,6 +101,12 @@ def train_plan(args: argparse.Namespace):
 
     if args.resume:
         return plan_resume(Path(args.resume))
+    model, features, quant, train = configs_from_options(args)
+    return plan_training(model, features, quant, train, args.seed, args.split, Path(args.out) if args.out else None)
+
+
+def configs_from_options(args: argparse.Namespace) -> tuple[ModelConfig, FeatureConfig, QuantConfig, TrainConfig]:
+    """The configuration and recipe that `nas train` and `nas crossval` options describe."""
     features = FeatureConfig(
         args.n_mfcc,
         args.n_mels,
@@ -115,8 +121,7 @@ def train_plan(args: argparse.Namespace):
     recipe = dict(batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay, patience=args.patience)
     recipe |= dict(label_smoothing=args.label_smoothing, augment=not args.no_augment, noise_std=args.noise_std)
     recipe |= dict(time_mask_fraction=args.time_mask, freq_mask_width=args.freq_mask)
-    train = TrainConfig.for_epochs(args.epochs, **recipe)
-    return plan_training(model, features, quant, train, args.seed, args.split, Path(args.out) if args.out else None)
+    return model, features, quant, TrainConfig.for_epochs(args.epochs, **recipe)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -186,6 +191,44 @@ class TrainProgress:
             self.tasks[seed] = self.progress.add_task("train", total=self.plan.train_config.epochs, seed=seed, status="")
         status = f"val {100 * record.val_accuracy:.1f}% (best epoch {state.best_epoch})"
         self.progress.update(self.tasks[seed], completed=record.epoch, status=status)
+
+
+# ------------------------------------------------------------------------------------ crossval
+def cmd_crossval(args: argparse.Namespace) -> int:
+    import json
+
+    from nas.crossval import DEFAULT_CROSSVAL_DIR, plan_crossval, run_crossval
+    from nas.report import crossval_table
+    from nas.train import run_name
+
+    if args.from_export:
+        from nas.export import export_configs
+
+        model, features, quant, train = export_configs(Path(args.from_export))
+    else:
+        model, features, quant, train = configs_from_options(args)
+    folder = data_dir(args)
+    plan = plan_crossval(model, features, quant, train, args.seed, args.speakers, folder, args.cache_dir, args.no_cache)
+    say(
+        f"cross-validation: {model.describe()}, {quant.describe()} | {len(plan.speakers)} folds x {len(plan.seeds)} seeds | "
+        f"{args.workers} workers | data {folder}"
+    )
+    result = run_crossval(
+        plan,
+        args.workers,
+        lambda f: say(f"  {f.speaker} (validation {f.validation_speaker}), seed {f.seed}: test {f.test}, val {f.val} ({f.seconds:.0f} s)"),
+    )
+    console.print(crossval_table(result))
+    mean, low, high = result.mean()
+    say(
+        f"leave-one-speaker-out mean test accuracy ({result.folds[0].scored_by}): {mean:.2f}% "
+        f"(95% t-interval over seeds {low:.2f}-{high:.2f}); lowest speaker {min(result.speaker_mean(s) for s in plan.speakers):.2f}%"
+    )
+    out = Path(args.out) if args.out else DEFAULT_CROSSVAL_DIR / f"{run_name(model, features, quant)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    say(f"results: {out}")
+    return 0
 
 
 # -------------------------------------------------------------------------------------- memory
@@ -417,6 +460,7 @@ HANDLERS = {
     "data inspect": cmd_data_inspect,
     "data download": cmd_data_download,
     "train": cmd_train,
+    "crossval": cmd_crossval,
     "memory": cmd_memory,
     "search": cmd_search,
     "pareto": cmd_pareto,

@@ -33,6 +33,7 @@ from nas.intmodel import IntegerModel, from_float_model, pack, unpack
 from nas.memory import Budget, budget_bytes_from_kb, memory_breakdown
 from nas.mfcc import describe_frontend
 from nas.pareto import select_best
+from nas.recipe import TrainConfig
 from nas.record import TrialRecord
 from nas.stats import Accuracy
 from nas.train import load_checkpoint, model_from_checkpoint
@@ -72,6 +73,23 @@ def golden_vectors(data_dir: Path, split_name: str, engine: IntegerModel, featur
     raw = compute_frames(waves, features)
     logits = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
     return [r.name for r in chosen], [w.samples for w in waves], logits
+
+
+def export_configs(folder: Path) -> tuple[ModelConfig, FeatureConfig, QuantConfig, TrainConfig]:
+    """The configuration and recipe an export folder was trained with (its model.pt)."""
+    path = folder / "model.pt"
+    if not path.is_file():
+        raise NasError(f"{path}: missing; expected an export folder written by 'nas export'")
+    checkpoint = load_checkpoint(path)
+    try:
+        return (
+            ModelConfig(**checkpoint["model_config"]),
+            FeatureConfig(**checkpoint["feature_config"]),
+            QuantConfig(**checkpoint["quant_config"]),
+            TrainConfig(**checkpoint["train_config"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise NasError(f"{path}: not a complete export checkpoint ({type(error).__name__}: {error})") from None
 
 
 def export_trial(record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True) -> dict:

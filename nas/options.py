@@ -180,7 +180,8 @@ def build_parser() -> Parser:
     parser = Parser(prog="nas", description="Hardware-aware architecture search for tiny fixed-point recurrent classifiers (FSDD).")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND", parser_class=Parser)
-    for add_command in (add_data_commands, add_train_command, add_memory_command, add_search_command, add_study_commands):
+    commands_in_order = (add_data_commands, add_train_command, add_crossval_command, add_memory_command, add_search_command)
+    for add_command in (*commands_in_order, add_study_commands):
         add_command(commands)
     return parser
 
@@ -221,6 +222,26 @@ def add_train_command(commands) -> None:
         help="continue an interrupted run from its checkpoint, with its own configuration (default: start a new run)",
     )
     train.set_defaults(command="train")
+
+
+def add_crossval_command(commands) -> None:
+    """nas crossval"""
+    crossval = commands.add_parser(
+        "crossval", help="leave-one-speaker-out cross-validation: retrain a configuration on each speaker:NAME fold"
+    )
+    add_model_options(crossval)
+    add_quant_options(crossval)
+    add_training_options(crossval)
+    add_data_options(crossval)
+    crossval.add_argument(
+        "--from-export", metavar="DIR", help="take the configuration and recipe from an export folder (default: the options above)"
+    )
+    crossval.add_argument("--speakers", nargs="+", help="held-out speakers to run (default: every speaker, six folds)")
+    crossval.add_argument(
+        "--workers", type=limits.WORKERS.parse, default=DEFAULT_WORKERS, help="parallel worker processes, one CPU thread each"
+    )
+    crossval.add_argument("--out", help="JSON file of the results (default: results/crossval/<cell>-l<layers>-h<hidden>-...json)")
+    crossval.set_defaults(command="crossval")
 
 
 def add_memory_command(commands) -> None:

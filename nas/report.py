@@ -236,6 +236,27 @@ def breakdown_table(breakdown: MemoryBreakdown, title: str) -> Table:
     return table
 
 
+def crossval_table(result) -> Table:
+    """Per held-out speaker: its validation speaker, test accuracy per seed and the mean."""
+    plan = result.plan
+    table = Table(title=f"leave-one-speaker-out: {len(plan.speakers)} folds, seeds {', '.join(map(str, plan.seeds))}")
+    for column in ("held-out speaker", "validation speaker", *[f"test, seed {s}" for s in plan.seeds], "mean test", "mean val"):
+        table.add_column(column, justify="left" if "speaker" in column else "right")
+    for speaker in plan.speakers:
+        folds = [result.fold(speaker, seed) for seed in plan.seeds]
+        table.add_row(
+            speaker,
+            folds[0].validation_speaker,
+            *[f"{100 * f.test.value:.2f}% ({f.test.correct}/{f.test.total})" for f in folds],
+            f"{result.speaker_mean(speaker):.2f}%",
+            f"{result.speaker_mean(speaker, 'val'):.2f}%",
+        )
+    table.add_section()
+    means = result.seed_means()
+    table.add_row("mean", "", *[f"{m:.2f}%" for m in means], f"{result.mean()[0]:.2f}%", f"{result.mean('val')[0]:.2f}%", style="bold")
+    return table
+
+
 def confusion_table(matrix) -> Table:
     table = Table(title="confusion matrix (rows: true digit, columns: predicted)")
     table.add_column("true")
