@@ -46,7 +46,7 @@ def _struct_members(model: IntegerModel, features, prefix: str) -> str:
             )
         elif symbol in ("h", "c"):
             lines.append(
-                f"    {first.ctype} {symbol}[{len(parts)}][{config.hidden}]; /* {(symbol == 'h' and 'hidden') or 'LSTM cell'} state per layer */"
+                f"    {first.ctype} {symbol}[{len(parts)}][{config.hidden}]; /* {'hidden' if symbol == 'h' else 'LSTM cell'} state per layer */"
             )
         else:
             lines.append(

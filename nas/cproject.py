@@ -164,6 +164,14 @@ int main(int argc, char **argv) {
 """
 
 
+def write_pcm_records(path: Path, recordings: list[np.ndarray]) -> None:
+    """The runners' input: per recording an int32 count, then that many int16 values (little-endian)."""
+    with path.open("wb") as handle:
+        for values in recordings:
+            handle.write(np.int32(len(values)).tobytes())
+            handle.write(np.asarray(values).astype("<i2").tobytes())
+
+
 def write_project(folder: Path) -> None:
     (folder / "Makefile").write_text(MAKEFILE)
     (folder / "example.c").write_text(EXAMPLE)
@@ -181,10 +189,7 @@ def run_pcm(folder: Path, pcm: list[np.ndarray], work: Path) -> tuple[np.ndarray
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise NasError(f"{folder}/model.c: {HOST} failed: {result.stderr.strip()[:2000]}")
-    with (work / "pcm.bin").open("wb") as handle:
-        for samples in pcm:
-            handle.write(np.int32(len(samples)).tobytes())
-            handle.write(np.asarray(samples).astype("<i2").tobytes())
+    write_pcm_records(work / "pcm.bin", pcm)
     output = subprocess.run([str(binary), str(work / "pcm.bin")], capture_output=True, text=True, check=True).stdout
     rows = np.array([[int(v) for v in line.split()] for line in output.splitlines()], np.int64)
     return rows[:, 0], rows[:, 1:-1], rows[:, -1]

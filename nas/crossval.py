@@ -8,6 +8,7 @@ quantized model is scored by the integer engine, a float one by its float forwar
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.architecture import ModelConfig
-from nas.data import list_recordings, speakers, validation_speaker
+from nas.data import list_recordings, speakers
 from nas.errors import NasError
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
@@ -98,10 +99,9 @@ def run_fold(plan: CrossValPlan, speaker: str, seed: int) -> FoldResult:
     quant = plan.quant if plan.quant.quantized else None
     result = train_model(features, plan.model_config, plan.train_config.with_seed(seed), torch.device("cpu"), quant=quant)
     scores = result.integer
-    known = sorted({r.speaker for part in split.parts().values() for r in part})
     return FoldResult(
         speaker=speaker,
-        validation_speaker=validation_speaker(speaker, known),
+        validation_speaker=split.val[0].speaker,
         seed=seed,
         val=scores.val if scores is not None else result.val,
         test=scores.test if scores is not None else result.test,
@@ -163,15 +163,13 @@ def run_crossval(plan: CrossValPlan, workers: int, on_result: Callable[[FoldResu
     """Every fold and seed, `workers` at a time (spawned processes; one thread each)."""
     result = CrossValResult(plan)
     jobs = [(plan, speaker, seed) for speaker, seed in plan.jobs()]
-    if workers <= 1 or len(jobs) == 1:
-        outcomes = map(_run_job, jobs)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(jobs) > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))))
+            outcomes = pool.imap_unordered(_run_job, jobs)
+        else:  # in this process
+            outcomes = map(_run_job, jobs)
         for fold in outcomes:
-            result.folds.append(fold)
-            if on_result:
-                on_result(fold)
-        return result
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-        for fold in pool.imap_unordered(_run_job, jobs):
             result.folds.append(fold)
             if on_result:
                 on_result(fold)

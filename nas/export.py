@@ -22,10 +22,10 @@ from nas.cexport import generate
 from nas.compute import frame_cost
 from nas.cproject import run_pcm, write_project
 from nas.ctoolchain import ARM, HOST, available, compile_export
-from nas.data import OFFICIAL, Split, list_recordings, make_split, read_all
+from nas.data import OFFICIAL, Split, list_recordings, load_split, make_split, read_all
 from nas.errors import NasError
 from nas.exportreadme import folder_readme
-from nas.features import FeatureCache, FeatureConfig, Normaliser, compute_frames, load_features
+from nas.features import FeatureCache, FeatureConfig, Normaliser, build_feature_set, compute_frames
 from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
 from nas.formats import QuantConfig
 from nas.frontend import describe as describe_integer_frontend
@@ -279,9 +279,10 @@ def evaluate(
     `run_c`, also the export's C (host compiler) fed each file's PCM, compared logit for logit."""
     trained_split = loaded.description.get("split", OFFICIAL)
     split_name = split_name or trained_split
-    split, features = load_features(data_dir, split_name, loaded.feature_config, cache, loaded.normaliser)
+    split, waveforms = load_split(data_dir, split_name)
+    features = build_feature_set(split, waveforms, loaded.feature_config, cache, loaded.normaliser)
     frames, labels = features.part(part)
-    _, predicted = loaded.engine.predict(frames)
+    logits, predicted = loaded.engine.predict(frames)
     stored_counts = loaded.description.get("accuracy", {})
     stored = None
     if split_name == trained_split and stored_counts.get(f"{part}_correct") is not None:
@@ -292,9 +293,8 @@ def evaluate(
             raise NasError("--c: this export's model was trained on torchaudio features; its C takes feature frames, not PCM")
         import tempfile
 
-        logits, _ = loaded.engine.predict(frames)
-        waves = read_all(split.parts()[part])
+        pcm = [waveforms[r.name].samples for r in split.parts()[part]]
         with tempfile.TemporaryDirectory() as work:
-            c_classes, c_logits, _ = run_pcm(Path(loaded.folder), [w.samples for w in waves], Path(work))
+            c_classes, c_logits, _ = run_pcm(Path(loaded.folder), pcm, Path(work))
         result.c_predicted, result.c_logits_identical = c_classes, bool(np.array_equal(c_logits, logits))
     return result

@@ -77,9 +77,6 @@ def format_bytes(nbytes: int | float) -> str:
     return f"{nbytes / KB:,.2f} kB ({int(nbytes):,} B)"
 
 
-Item = Region  # a line of the breakdown
-
-
 @dataclass(frozen=True)
 class MemoryBreakdown:
     items: tuple[Region, ...]

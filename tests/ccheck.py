@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.cproject import write_pcm_records
+
 HARNESS = r"""
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,13 +71,6 @@ def compile_harness(folder: Path) -> Path:
     return binary
 
 
-def write_records(path: Path, sequences: list[np.ndarray], pcm: bool) -> None:
-    with path.open("wb") as handle:
-        for sequence in sequences:
-            handle.write(np.int32(len(sequence)).tobytes())
-            handle.write(np.asarray(sequence).astype("<i2").tobytes())
-
-
 def parse_output(stdout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     lines = stdout.strip().splitlines()
     rows = np.array([[int(v) for v in line.split()] for line in lines[:-1]], dtype=np.int64)
@@ -87,6 +82,6 @@ def run_c_model(folder: Path, sequences: list[np.ndarray], pcm: bool = False):
     """(classes, logits, frames per utterance, (sizeof nas_packed, sizeof nas_stream_t)) from the
     compiled model.c in `folder`: Q3.12 feature frames, or int16 PCM with pcm=True."""
     binary = compile_harness(folder)
-    write_records(folder / "input.bin", sequences, pcm)
+    write_pcm_records(folder / "input.bin", sequences)  # frames (n x NAS_N_INPUT values) or PCM: the same records
     result = subprocess.run([str(binary), str(folder / "input.bin"), *(["pcm"] if pcm else [])], capture_output=True, text=True, check=True)
     return parse_output(result.stdout)
