@@ -193,13 +193,14 @@ int {prefix}_classify({prefix}_stream_t *s);
     if front:
         mean_q8, scale = normalisation
         frontend = frontend_code(features, mean_q8, scale, "STATE_T", to_input)
+        running_args = "s->running, s->frames, " if features.normalisation == "running" else ""
         pcm_functions = f"""
 int {prefix}_push_samples({prefix}_stream_t *s, const int16_t *pcm, int count) {{
     int done = 0, i;
     for (; count > 0; count--) {{
         s->audio[s->fill++] = *pcm++;
         if (s->fill == N) {{
-            frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, s->x);
+            frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, {running_args}s->x);
             step(s);
             done++;
             for (i = 0; i < N - {features.hop_length}; i++) s->audio[i] = s->audio[i + {features.hop_length}];
@@ -212,7 +213,7 @@ int {prefix}_push_samples({prefix}_stream_t *s, const int16_t *pcm, int count) {
 void {prefix}_end({prefix}_stream_t *s) {{
     if (s->frames > 0) return;
     while (s->fill < N) s->audio[s->fill++] = 0;
-    frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, s->x);
+    frontend_frame(s->audio, s->scratch.fft.re, s->scratch.fft.im, s->scratch.fft.logs, {running_args}s->x);
     step(s);
     s->fill = N - {features.hop_length};
 }}

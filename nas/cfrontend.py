@@ -24,9 +24,17 @@ from nas.frontend import (
     MFCC_FRAC,
     NORM_SHIFT,
     POWER_SHIFT,
+    RUNNING_FRAC,
+    RUNNING_MAX_FRAMES,
+    RUNNING_PRIOR_FRAMES,
     TWIDDLE_FRAC,
     frontend_tables,
 )
+
+
+def running(config: FeatureConfig) -> bool:
+    """Whether the front-end keeps a running mean per utterance (normalisation "running")."""
+    return config.normalisation == "running"
 
 
 def generate_frontend(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray, prefix: str = "nas") -> tuple[str, str]:
@@ -45,6 +53,9 @@ def generate_frontend(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndar
 #define {upper}_HOP_SAMPLES {config.hop_length}
 #define {upper}_FEATURES {coefficients}
 
+/* Start an utterance (the running mean of "running" normalisation starts again). */
+void {prefix}_frontend_reset(void);
+
 /* One frame: `samples` holds {n} int16 PCM samples in time order; writes {coefficients} normalised
    features (Q3.12, the model's input). */
 void {prefix}_frontend_frame(const int16_t *samples, int16_t *features);
@@ -55,9 +66,18 @@ void {prefix}_frontend_frame(const int16_t *samples, int16_t *features);
 #include "frontend.h"
 
 {frontend_code(config, mean_q8, scale, "int16_t", "q")}
+static int32_t running_mean[COEFFICIENTS], frames;
+
+void {prefix}_frontend_reset(void) {{
+    int i;
+    for (i = 0; i < COEFFICIENTS; i++) running_mean[i] = 0;
+    frames = 0;
+}}
+
 void {prefix}_frontend_frame(const int16_t *samples, int16_t *features) {{
     static int32_t re[N / 2], im[N / 2], logs[MELS];
-    frontend_frame(samples, re, im, logs, features);
+    frontend_frame(samples, re, im, logs, {"running_mean, frames" if running(config) else ""}{", " if running(config) else ""}features);
+    frames++;
 }}
 """
     return header, source
@@ -67,7 +87,33 @@ def frontend_code(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray,
     """The tables (static const arrays, named as `nas.device.frontend_regions`) and
     `frontend_frame(samples, re, im, logs, out)`, which writes `store` (a C expression of the
     saturated Q3.12 feature `q`) as `feature_type` to out[i]. The caller owns the scratch: re and
-    im of N/2 int32 (the half-length FFT), logs of MELS int32."""
+    im of N/2 int32 (the half-length FFT), logs of MELS int32. With "running" normalisation it is
+    `frontend_frame(samples, re, im, logs, running, frame, out)`: the caller also owns the running
+    mean (COEFFICIENTS int32, zero at an utterance's start) and passes the frame's index in it."""
+    keeps_mean = running(config)
+    running_params = "int32_t *running, int32_t frame, " if keeps_mean else ""
+    running_step = (
+        f"""        {{ /* the utterance's running mean: count = min(frame + 1 + {RUNNING_PRIOR_FRAMES}, {RUNNING_MAX_FRAMES}) */
+            int32_t count = frame < {RUNNING_MAX_FRAMES - 1 - RUNNING_PRIOR_FRAMES}
+                ? frame + 1 + {RUNNING_PRIOR_FRAMES} : {RUNNING_MAX_FRAMES};
+            /* int32 throughout (64-bit division is a library call on a Cortex-M): |MFCC| <= 63 * 3.0103 dB * sqrt(MELS)
+               < 2^20 in Q8 (log2 of an energy < 63, orthonormal DCT rows, MELS <= 128), so |centred| < 2^21 and
+               centred * 2^{RUNNING_FRAC} and its difference from the mean stay under 2^30 */
+            running[i] += divide_round(centred * {1 << RUNNING_FRAC} - running[i], count);
+            centred -= (int32_t)rshift64(running[i], {RUNNING_FRAC});
+        }}
+"""
+        if keeps_mean
+        else ""
+    )
+    divide = (
+        """/* v / d rounded half away from zero (d > 0), as nas.frontend.divide_round */
+static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d); }
+
+"""
+        if keeps_mean
+        else ""
+    )
     tables = frontend_tables(config)
     n, bins, mels, coefficients = config.n_fft, config.n_fft // 2 + 1, config.n_mels, config.n_mfcc
     bits = int(math.log2(n))
@@ -146,7 +192,7 @@ static int32_t log2_q(int64_t v) {{
     return (int32_t)(((int64_t)e << {LOG_FRAC}) + rshift64(mantissa, {LOG_TABLE_FRAC - LOG_FRAC}));
 }}
 
-static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, {feature_type} *out) {{
+{divide}static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, {running_params}{feature_type} *out) {{
     int i, j, m, span;
     for (i = 0; i < N; i++) {{ /* window, samples left-aligned for the FFT; even ones real, odd ones imaginary, bit-reversed */
         int32_t value = (int32_t)rshift64((int64_t)samples[i] * WINDOW[i <= N / 2 ? i : N - i], {tables.window_shift});
@@ -184,10 +230,10 @@ static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int
     }}
     for (i = 0; i < COEFFICIENTS; i++) {{ /* DCT, then normalisation onto the model's input */
         int64_t acc = 0, q;
-        int32_t mfcc;
+        int32_t centred;
         for (m = 0; m < MELS; m++) acc += (int64_t)DCT[i * MELS + m] * logs[m];
-        mfcc = (int32_t)rshift64(acc, {DCT_FRAC + LOG_FRAC - MFCC_FRAC});
-        q = rshift64((int64_t)(mfcc - MEAN_Q8[i]) * SCALE[i], {NORM_SHIFT});
+        centred = (int32_t)rshift64(acc, {DCT_FRAC + LOG_FRAC - MFCC_FRAC}) - MEAN_Q8[i];
+{running_step}        q = rshift64((int64_t)centred * SCALE[i], {NORM_SHIFT});
         q = q > 32767 ? 32767 : (q < -32768 ? -32768 : q);
         out[i] = ({feature_type})({store});
     }}

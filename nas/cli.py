@@ -121,6 +121,8 @@ def configs_from_options(args: argparse.Namespace) -> tuple[ModelConfig, Feature
     recipe = dict(batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay, patience=args.patience)
     recipe |= dict(label_smoothing=args.label_smoothing, augment=not args.no_augment, noise_std=args.noise_std)
     recipe |= dict(time_mask_fraction=args.time_mask, freq_mask_width=args.freq_mask)
+    recipe |= dict(wave_copies=args.wave_copies, speed_range=args.speed, vtlp_range=args.vtlp)
+    recipe |= dict(gain_db=args.gain_db, noise_snr_db=args.noise_snr_db)
     return model, features, quant, TrainConfig.for_epochs(args.epochs, **recipe)
 
 
@@ -135,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     device, plan, folder, cache = resolve_device(args.device), train_plan(args), data_dir(args), feature_cache(args)
     started = time.perf_counter()
-    split, features = load_features(folder, plan.split, plan.feature_config, cache)
+    split, features = load_features(folder, plan.split, plan.feature_config, cache, copies=plan.train_config.wave_copy_recipes())
     source = f"{'cached' if cache.misses == 0 else 'computed'}, {time.perf_counter() - started:.1f} s"
     say(
         f"data: {folder} | split '{split.name}': {len(split.train)} train, {len(split.val)} val, {len(split.test)} test | "
@@ -282,6 +284,7 @@ def search_options(args: argparse.Namespace):
         sampler=args.sampler,
         workers=args.workers,
         split=args.split,
+        speaker_folds=args.speaker_folds,
     )
 
 
@@ -324,7 +327,7 @@ class SearchDisplay:
 
     def update(self, progress) -> None:
         best = progress.best
-        best_text = f"{100 * best.val.value:.2f}% val at {format_bytes(best.total_bytes)} (trial {best.number})" if best else "-"
+        best_text = f"{100 * best.score.value:.2f}% val at {format_bytes(best.total_bytes)} (trial {best.number})" if best else "-"
         remaining = f"{progress.remaining_s / 60:.1f} min" if progress.remaining_s is not None else "estimating"
         text = (
             f"trials {progress.finished}/{progress.target} | running {progress.running} | over budget (pruned) {progress.over_budget} | "

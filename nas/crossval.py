@@ -94,7 +94,11 @@ def run_fold(plan: CrossValPlan, speaker: str, seed: int) -> FoldResult:
     torch.set_num_threads(TRAIN_THREADS)
     started = time.perf_counter()
     split, features = load_features(
-        plan.data_dir, f"speaker:{speaker}", plan.feature_config, FeatureCache.at(plan.cache_dir, plan.no_cache)
+        plan.data_dir,
+        f"speaker:{speaker}",
+        plan.feature_config,
+        FeatureCache.at(plan.cache_dir, plan.no_cache),
+        copies=plan.train_config.wave_copy_recipes(),
     )
     quant = plan.quant if plan.quant.quantized else None
     result = train_model(features, plan.model_config, plan.train_config.with_seed(seed), torch.device("cpu"), quant=quant)

@@ -180,6 +180,14 @@ def validation_speaker(held_out: str, known: Sequence[str]) -> str:
     return ordered[(ordered.index(held_out) + 1) % len(ordered)]
 
 
+def fold_speakers(known: Sequence[str], count: int) -> list[str]:
+    """The held-out speakers of `count` leave-one-speaker-out folds, spread evenly over the
+    alphabetical order (2 of 6: george, nicolas; 3: george, lucas, theo): deterministic, and each
+    fold's validation speaker (the next one) differs from every held-out one while count <= half."""
+    ordered = sorted(known)
+    return [ordered[(index * len(ordered)) // count] for index in range(count)]
+
+
 def make_split(recordings: Sequence[Recording], split: str) -> Split:
     """Apply a split rule of DESIGN.md. Deterministic: each part is sorted."""
     ordered = sorted(recordings)

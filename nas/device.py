@@ -22,6 +22,7 @@ from nas.limits import FLOAT_BITS
 FLASH, RAM = "flash", "ram"
 STRUCT_ALIGN = 4  # int32 is the widest member type (host x86-64 and Cortex-M alike)
 COUNTER_BITS = 32
+RUNNING_MEAN_BITS = 32  # the running mean of "running" normalisation: int32, Q8 + 8 fraction bits
 GATE_SCRATCH_BITS = 16  # gate outputs (Q0.15) and new states awaiting the second pass
 # The deepest call chain's stack, found by -fstack-usage (docs/memory-model.md lists the measured
 # figures: host gcc -Os and arm-none-eabi-gcc -Os); the tests fail if either exceeds it.
@@ -149,6 +150,19 @@ def ram_regions(model: ModelConfig, quant: QuantConfig, features=None, continuou
     gate_bytes = _bytes(gate_scratch_values(model), scratch_bits, continuous)
     if features is not None:
         members.append(Region(RAM, "buffers", "samples in the window", "fill", "int32_t", 1, COUNTER_BITS, COUNTER_BITS // 8))
+        if features.normalisation == "running":
+            members.append(
+                Region(
+                    RAM,
+                    "state",
+                    "running mean of the utterance's MFCC (normalisation 'running')",
+                    "running",
+                    "int32_t",
+                    features.n_mfcc,
+                    RUNNING_MEAN_BITS,
+                    features.n_mfcc * RUNNING_MEAN_BITS // 8,
+                )
+            )
         fft_values = frontend_scratch_values(features)
         fft_bytes = fft_values * 4
         # one union: the front-end finishes its frame before the recurrent step starts

@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from nas import limits
+from nas.augment import WaveCopy, copy_frames
 from nas.data import SAMPLE_RATE, Split, Waveform, load_split
 from nas.errors import NasError
 
 # Bump when the way features are computed changes, so old cache files are not reused.
 FEATURE_CODE_VERSION = 2  # 2: the integer front-end's real FFT of half the length
 CACHE_ENV = "NAS_CACHE_DIR"
-NORMALISATIONS = ("global", "none")
+# "running": global, then each utterance's running mean subtracted as frames arrive (nas.frontend)
+NORMALISATIONS = ("global", "running", "none")
 # "torchaudio": float MFCC (the reference); "integer": the device front-end of nas.frontend
 FRONTENDS = ("torchaudio", "integer")
 
@@ -91,6 +93,7 @@ class Normaliser:
     mean: np.ndarray
     std: np.ndarray
     integer: bool = False
+    running: bool = False  # also subtract each utterance's running mean (after `mean`, before `std`)
 
     @classmethod
     def fit(cls, frames: list[np.ndarray], kind: str, integer: bool = False) -> Normaliser:
@@ -102,8 +105,20 @@ class Normaliser:
         # float32 statistics for torchaudio frames, as always (float64 moves some inputs by a step);
         # float64 for the integer front-end, whose statistics then become stored integer constants
         stacked = np.concatenate(frames).astype(np.float64 if integer else np.float32)
+        mean = stacked.mean(axis=0).astype(np.float32)
+        if kind == "running":  # the spread of what is left after both means, as the device computes it
+            stacked = np.concatenate([cls._running_centred(f, mean, integer) for f in frames])
         std = stacked.std(axis=0)
-        return cls(stacked.mean(axis=0).astype(np.float32), np.maximum(std, 1e-6).astype(np.float32), integer)
+        return cls(mean, np.maximum(std, 1e-6).astype(np.float32), integer, kind == "running")
+
+    @staticmethod
+    def _running_centred(frames: np.ndarray, mean: np.ndarray, integer: bool) -> np.ndarray:
+        from nas.frontend import running_centre_float, running_centre_integers
+
+        if integer:
+            mean_q = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.int64)
+            return running_centre_integers(np.asarray(frames, np.int64) - mean_q).astype(np.float64)
+        return running_centre_float(np.asarray(frames, np.float64) - mean)
 
     def constants(self) -> tuple[np.ndarray, np.ndarray]:
         from nas.frontend import normalisation_constants
@@ -114,23 +129,37 @@ class Normaliser:
         if self.integer:
             from nas.frontend import NORM_FRAC, normalise_integers
 
-            return (normalise_integers(frames, *self.constants()).astype(np.float32) / 2**NORM_FRAC).astype(np.float32)
+            normalised = normalise_integers(frames, *self.constants(), running=self.running)
+            return (normalised.astype(np.float32) / 2**NORM_FRAC).astype(np.float32)
+        if self.running:
+            return (self._running_centred(frames, self.mean, False) / self.std).astype(np.float32)
         return ((frames - self.mean) / self.std).astype(np.float32)
 
     def to_dict(self) -> dict:
         values = {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.running:
+            from nas.frontend import RUNNING_FRAC, RUNNING_MAX_FRAMES, RUNNING_PRIOR_FRAMES
+
+            values["running"] = {
+                "prior_frames": RUNNING_PRIOR_FRAMES,
+                "max_frames": RUNNING_MAX_FRAMES,
+                "frac": RUNNING_FRAC,
+                "formula": "per utterance, frame t from 0: count = min(t + 1 + prior_frames, max_frames); "
+                "m += div_round((c << frac) - m, count) (m = 0 at reset); c -= round_shift(m, frac); c = mfcc - mean first",
+            }
         if self.integer:
             from nas.frontend import NORM_FRAC, NORM_SHIFT
 
             mean_q, scale_q = self.constants()
-            formula = "q = clamp(round_shift((mfcc_q8 - mean_q8) * scale, shift), int16): Q3.12"
+            centred = "running_centre(mfcc_q8 - mean_q8)" if self.running else "(mfcc_q8 - mean_q8)"
+            formula = f"q = clamp(round_shift({centred} * scale, shift), int16): Q3.12"
             values["integer"] = {"mean_q8": mean_q.tolist(), "scale": scale_q.tolist(), "shift": NORM_SHIFT, "frac": NORM_FRAC}
             values["integer"]["formula"] = formula
         return values
 
     @classmethod
     def from_dict(cls, values: dict) -> Normaliser:
-        return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32), "integer" in values)
+        return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32), "integer" in values, "running" in values)
 
 
 def default_cache_dir() -> Path:
@@ -162,15 +191,21 @@ class FeatureCache:
         return cls(directory=Path(directory)) if directory else cls()
 
     @staticmethod
-    def key(waveforms: list[Waveform], config: FeatureConfig) -> str:
+    def key(waveforms: list[Waveform], config: FeatureConfig, copy: WaveCopy | None = None) -> str:
         digest = hashlib.sha256()
-        digest.update(json.dumps([FEATURE_CODE_VERSION, version("torchaudio"), config.to_dict()], sort_keys=True).encode())
+        # normalisation happens after the cache (raw frames are stored), so it is not in the key
+        raw = {k: v for k, v in config.to_dict().items() if k != "normalisation"}
+        described = [FEATURE_CODE_VERSION, version("torchaudio"), raw]
+        if copy is not None:
+            described.append(copy.to_dict())
+        digest.update(json.dumps(described, sort_keys=True).encode())
         for wave in waveforms:
             digest.update(f"{wave.recording.name}:{wave.sha256}\n".encode())
         return digest.hexdigest()[:32]
 
-    def get(self, waveforms: list[Waveform], config: FeatureConfig) -> list[np.ndarray]:
-        key = self.key(waveforms, config)
+    def get(self, waveforms: list[Waveform], config: FeatureConfig, copy: WaveCopy | None = None) -> list[np.ndarray]:
+        """Frames of the recordings, or of an augmented copy of them (nas.augment)."""
+        key = self.key(waveforms, config, copy)
         if key in self.memory:
             self.hits += 1
             return self.memory[key]
@@ -179,7 +214,7 @@ class FeatureCache:
             self.disk_hits += 1
         else:
             self.misses += 1
-            frames = compute_frames(waveforms, config)
+            frames = compute_frames(waveforms, config) if copy is None else copy_frames(waveforms, config, copy)
             self._save(key, frames)
         self.memory[key] = frames
         return frames
@@ -233,16 +268,24 @@ class FeatureSet:
     config: FeatureConfig
     normaliser: Normaliser
     parts: dict[str, tuple[list[np.ndarray], np.ndarray]]  # name -> (frames per file, labels)
+    # augmented copies of the train part's frames (nas.augment), in the train part's order
+    train_copies: list[list[np.ndarray]] = field(default_factory=list)
 
     def part(self, name: str) -> tuple[list[np.ndarray], np.ndarray]:
         return self.parts[name]
 
 
 def build_feature_set(
-    split: Split, waveforms: dict[str, Waveform], config: FeatureConfig, cache: FeatureCache, normaliser: Normaliser | None = None
+    split: Split,
+    waveforms: dict[str, Waveform],
+    config: FeatureConfig,
+    cache: FeatureCache,
+    normaliser: Normaliser | None = None,
+    copies: list[WaveCopy] | tuple[WaveCopy, ...] = (),
 ) -> FeatureSet:
-    """Features for every part of the split; normalisation statistics from the train part only,
-    or the given ones (an exported model brings the statistics it was trained with)."""
+    """Features for every part of the split; normalisation statistics from the train part only
+    (never its augmented copies), or the given ones (an exported model brings the statistics it
+    was trained with). `copies`: augmented copies of the train part (TrainConfig.wave_copies())."""
     config.validate()
     # Key the cache on the whole data set, not the split, so every split shares one entry.
     ordered = [waveforms[name] for name in sorted(waveforms)]
@@ -254,12 +297,21 @@ def build_feature_set(
             [normaliser.apply(frames[r.name]) for r in recordings],
             np.array([r.digit for r in recordings], dtype=np.int64),
         )
-    return FeatureSet(config=config, normaliser=normaliser, parts=parts)
+    train_copies = []
+    for copy in copies:
+        copied = dict(zip(sorted(waveforms), cache.get(ordered, config, copy), strict=True))
+        train_copies.append([normaliser.apply(copied[r.name]) for r in split.train])
+    return FeatureSet(config=config, normaliser=normaliser, parts=parts, train_copies=train_copies)
 
 
 def load_features(
-    data_dir: Path, split_name: str, config: FeatureConfig, cache: FeatureCache, normaliser: Normaliser | None = None
+    data_dir: Path,
+    split_name: str,
+    config: FeatureConfig,
+    cache: FeatureCache,
+    normaliser: Normaliser | None = None,
+    copies: list[WaveCopy] | tuple[WaveCopy, ...] = (),
 ) -> tuple[Split, FeatureSet]:
     """Read and check the recordings of a folder, split them, and build the split's features."""
     split, waveforms = load_split(data_dir, split_name)
-    return split, build_feature_set(split, waveforms, config, cache, normaliser)
+    return split, build_feature_set(split, waveforms, config, cache, normaliser, copies)

@@ -50,6 +50,7 @@ MFCC_FRAC = 8
 POWER_SHIFT = 13  # see step 3: keeps every mel sum under 2^63 for any n_fft
 FFT_BITS = 30  # |X| <= 2^30: the windowed samples are scaled to fill this
 DB_PER_LOG2 = 10 * math.log10(2)  # 10*log10(x) = DB_PER_LOG2 * log2(x)
+VTLP_BOUNDARY = 0.8  # share of the Nyquist frequency up to which VTLP scales linearly
 CHUNK_FRAMES = 4096  # frames processed at once: bounds the working memory of the vectorised FFT
 
 
@@ -72,10 +73,22 @@ def mel_to_hz(mel):
     return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+def warp_frequencies(freqs: np.ndarray, warp: float) -> np.ndarray:
+    """Vocal-tract-length perturbation (Jaitly and Hinton, 2013): frequencies scaled by `warp`
+    up to a boundary, then linearly onto the Nyquist frequency, which stays fixed."""
+    nyquist = SAMPLE_RATE / 2
+    boundary = VTLP_BOUNDARY * nyquist * min(warp, 1.0) / warp
+    above = nyquist - (nyquist - VTLP_BOUNDARY * nyquist * min(warp, 1.0)) / (nyquist - boundary) * (nyquist - freqs)
+    return np.where(freqs <= boundary, freqs * warp, above)
+
+
+def mel_filterbank(n_fft: int, n_mels: int, f_min: float, f_max: float, warp: float = 1.0) -> np.ndarray:
     """(n_fft/2 + 1, n_mels) HTK triangles without area normalisation, as torchaudio's
-    `melscale_fbanks(..., norm=None, mel_scale="htk")`, in float64."""
+    `melscale_fbanks(..., norm=None, mel_scale="htk")`, in float64. A `warp` other than 1 moves
+    each spectrum bin to its warped frequency first (training-time VTLP, never on the device)."""
     freqs = np.linspace(0, SAMPLE_RATE // 2, n_fft // 2 + 1)
+    if warp != 1.0:
+        freqs = warp_frequencies(freqs, warp)
     points = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
     widths = np.diff(points)
     slopes = points[None, :] - freqs[:, None]
@@ -107,13 +120,14 @@ class FrontEndTables:
         return dense
 
 
-def frontend_tables(config) -> FrontEndTables:
-    """The tables of a FeatureConfig's integer front-end."""
-    return _tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max, config.floor_bits)
+def frontend_tables(config, warp: float = 1.0) -> FrontEndTables:
+    """The tables of a FeatureConfig's integer front-end; `warp` != 1 gives a VTLP-warped
+    filterbank for training copies (nas.augment), never exported."""
+    return _tables(config.n_fft, config.n_mels, config.n_mfcc, config.f_min, config.f_max, config.floor_bits, warp)
 
 
-@lru_cache(maxsize=16)
-def _tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float, floor_bits: int) -> FrontEndTables:
+@lru_cache(maxsize=64)
+def _tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float, floor_bits: int, warp: float = 1.0) -> FrontEndTables:
     # Periodic Hann, as torch's: symmetric (w[n] = w[n_fft - n]), so a device stores its first
     # half (n_fft/2 + 1 values) and mirrors it; sin(2 pi k/n) = cos(2 pi |n/4 - k|/n), so it stores
     # no sine table. Both are defined here as the device reads them (the same values as computing
@@ -123,7 +137,7 @@ def _tables(n_fft: int, n_mels: int, n_mfcc: int, f_min: float, f_max: float, fl
     k = np.arange(n_fft // 2)
     cos = _q(np.cos(2 * np.pi * k / n_fft), TWIDDLE_FRAC, np.int16)
     sin = cos[np.abs(n_fft // 4 - k)]
-    quantized = _q(mel_filterbank(n_fft, n_mels, f_min, f_max), MEL_FRAC, np.uint16)
+    quantized = _q(mel_filterbank(n_fft, n_mels, f_min, f_max, warp), MEL_FRAC, np.uint16)
     firsts, weights = [], []
     for m in range(n_mels):
         nonzero = np.flatnonzero(quantized[:, m])
@@ -257,10 +271,55 @@ def normalisation_constants(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarr
     return mean_q.astype(np.int32), scale_q.astype(np.int32)
 
 
-def normalise_integers(mfcc: np.ndarray, mean_q: np.ndarray, scale_q: np.ndarray) -> np.ndarray:
-    """(frames, n_mfcc) int MFCC (Q8) -> the engine's int16 input, Q3.12, saturated."""
+def normalise_integers(mfcc: np.ndarray, mean_q: np.ndarray, scale_q: np.ndarray, running: bool = False) -> np.ndarray:
+    """(frames, n_mfcc) int MFCC (Q8) of one utterance -> the engine's int16 input, Q3.12,
+    saturated; `running` also subtracts the utterance's running mean (running_centre_integers)."""
     centred = np.asarray(mfcc, np.int64) - mean_q.astype(np.int64)
+    if running:
+        centred = running_centre_integers(centred)
     return np.clip(round_shift(centred * scale_q.astype(np.int64), NORM_SHIFT), INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+# "running" normalisation: a streaming per-utterance mean, subtracted after the train mean. The
+# mean of an utterance's frames so far, as if PRIOR frames of the train mean came first; after
+# MAX frames it becomes a moving average over about MAX frames, so a stream never overflows.
+RUNNING_PRIOR_FRAMES = 8
+RUNNING_MAX_FRAMES = 128
+RUNNING_FRAC = 8  # the running mean is kept in Q8 + 8 fraction bits (int32)
+
+
+def divide_round(values: np.ndarray, divisor: int) -> np.ndarray:
+    """values / divisor rounded half away from zero, as the C writes it with truncating division:
+    v >= 0 ? (v + d/2) / d : -((-v + d/2) / d)."""
+    values = np.asarray(values, np.int64)
+    return np.sign(values) * ((np.abs(values) + divisor // 2) // divisor)
+
+
+def running_count(frame: int) -> int:
+    """The divisor of frame `frame` (0 = the first after a reset)."""
+    return min(frame + 1 + RUNNING_PRIOR_FRAMES, RUNNING_MAX_FRAMES)
+
+
+def running_centre_integers(centred: np.ndarray) -> np.ndarray:
+    """(frames, n) int MFCC minus the train mean (Q8) -> minus the utterance's running mean too.
+    m <- m + round((c << 8) - m) / count), out = c - round_shift(m, 8); m starts at 0 (the train mean)."""
+    centred = np.asarray(centred, np.int64)
+    running = np.zeros(centred.shape[1], np.int64)
+    out = np.empty_like(centred)
+    for t, frame in enumerate(centred):
+        running = running + divide_round((frame << RUNNING_FRAC) - running, running_count(t))
+        out[t] = frame - round_shift(running, RUNNING_FRAC)
+    return out
+
+
+def running_centre_float(centred: np.ndarray) -> np.ndarray:
+    """The same running mean in floating point, for torchaudio features."""
+    running = np.zeros(centred.shape[1], np.float64)
+    out = np.empty(centred.shape, np.float64)
+    for t, frame in enumerate(np.asarray(centred, np.float64)):
+        running += (frame - running) / running_count(t)
+        out[t] = frame - running
+    return out
 
 
 def describe(config) -> dict:

@@ -80,6 +80,12 @@ LABEL_SMOOTHING = Bound(0, 1, integer=False, high_open=True)
 NOISE_STD = Bound(0, 10, integer=False)
 TIME_MASK = Bound(0, 1, integer=False, high_open=True)
 FREQ_MASK = Bound(0, 64)
+SPEAKER_FOLDS = Bound(0, 6)  # nas search --speaker-folds: leave-one-speaker-out folds per trial
+WAVE_COPIES = Bound(0, 16)  # augmented copies of each training recording (nas.augment)
+SPEED_RANGE = Bound(0, 0.5, integer=False)
+VTLP_RANGE = Bound(0, 0.3, integer=False)
+GAIN_DB = Bound(0, 40, integer=False)
+NOISE_SNR_DB = Bound(0, 60, integer=False)
 # Seeds: the search adds the trial number and a worker offset, and numpy takes at most 2**32 - 1.
 SEED = Bound(0, 2**31 - 1)
 THREADS = Bound(1, 256)

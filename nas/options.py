@@ -29,6 +29,7 @@ from nas.study import (
     DEFAULT_WORKERS,
     SAMPLERS,
     SEARCH_WEIGHTS,
+    SearchOptions,
 )
 
 
@@ -130,9 +131,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         ("--noise-std", limits.NOISE_STD, train.noise_std, "feature noise, in standard deviations"),
         ("--time-mask", limits.TIME_MASK, train.time_mask_fraction, "longest time mask, as a share of the sequence"),
         ("--freq-mask", limits.FREQ_MASK, train.freq_mask_width, "widest coefficient mask"),
+        ("--wave-copies", limits.WAVE_COPIES, train.wave_copies, "augmented copies of each training recording (0: none)"),
+        ("--speed", limits.SPEED_RANGE, train.speed_range, "copies' speed factor from 1 +- this"),
+        ("--vtlp", limits.VTLP_RANGE, train.vtlp_range, "copies' vocal-tract-length warp from 1 +- this"),
+        ("--gain-db", limits.GAIN_DB, train.gain_db, "copies' gain from +- this many dB"),
+        ("--noise-snr-db", limits.NOISE_SNR_DB, train.noise_snr_db, "copies' white noise at an SNR from this to this + 20 dB (0: none)"),
     ]:
         group.add_argument(flag, type=bound.parse, default=default, help=text)
-    group.add_argument("--no-augment", action="store_true", help="train without feature masking and noise")
+    group.add_argument("--no-augment", action="store_true", help="train without augmentation (feature masking, noise, waveform copies)")
     group.add_argument(
         "--seed", type=limits.SEED.parse, nargs="+", default=[train.seed], help="one or more seeds: several give a mean and interval"
     )
@@ -277,6 +283,13 @@ def add_search_command(commands) -> None:
     )
     search.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER, help="Optuna sampler")
     add_split_option(search)
+    search.add_argument(
+        "--speaker-folds",
+        type=limits.SPEAKER_FOLDS.parse,
+        default=SearchOptions.speaker_folds,
+        help="select for new voices: each trial also trains on this many leave-one-speaker-out folds and is scored on their "
+        "validation speakers (each fold costs one more training per trial: K+1 in all; 0: the split's validation part)",
+    )
     add_study_options(search, None)
     add_data_options(search)
     search.set_defaults(command="search")

@@ -2,7 +2,9 @@
 visualization separates `_get_pareto_front_info` from its plotly and matplotlib code).
 
 A trained trial's point is (validation accuracy, total_bytes): accuracy is maximised, bytes are
-minimised. The front holds the trials within the budget that no other trial within the budget
+minimised. The accuracy is `TrialRecord.score`: the validation speakers of the trial's
+leave-one-speaker-out folds with `--speaker-folds`, else the split's validation part. The front
+holds the trials within the budget that no other trial within the budget
 dominates (at least as accurate and at most as large, and better in one).
 """
 
@@ -22,7 +24,7 @@ def dominates(a: Point, b: Point) -> bool:
 
 
 def _point(record: TrialRecord) -> Point:
-    return record.val.value, record.total_bytes
+    return record.score.value, record.total_bytes
 
 
 def candidates(records: list[TrialRecord], budget: Budget) -> list[TrialRecord]:
@@ -34,7 +36,7 @@ def pareto_front(records: list[TrialRecord], budget: Budget) -> list[TrialRecord
     """The front within the budget, smallest first (then most accurate, then lowest number)."""
     inside = candidates(records, budget)
     front = [r for r in inside if not any(dominates(_point(o), _point(r)) for o in inside)]
-    return sorted(front, key=lambda r: (r.total_bytes, -r.val.value, r.number))
+    return sorted(front, key=lambda r: (r.total_bytes, -r.score.value, r.number))
 
 
 def select_best(records: list[TrialRecord], budget: Budget) -> TrialRecord | None:
@@ -42,7 +44,7 @@ def select_best(records: list[TrialRecord], budget: Budget) -> TrialRecord | Non
     more accurate trial is never smaller than a front point, so the front holds no two trials of
     equal accuracy but different size; of identical points the earliest trial is taken."""
     front = pareto_front(records, budget)
-    return max(front, key=lambda r: (r.val.value, -r.number)) if front else None
+    return max(front, key=lambda r: (r.score.value, -r.number)) if front else None
 
 
 def hypervolume(points: list[Point], budget_bytes: int) -> float:

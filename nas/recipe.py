@@ -28,6 +28,13 @@ class TrainConfig:
     noise_std: float = 0.1  # Gaussian noise on normalised features
     time_mask_fraction: float = 0.2  # one time mask of up to this share of each sequence
     freq_mask_width: int = 2  # one band of up to this many MFCC coefficients
+    # waveform augmentation (nas.augment): altered copies of each training recording; each epoch
+    # trains on one version of each recording, the original or a copy
+    wave_copies: int = 0
+    speed_range: float = 0.0  # speed factor from [1 - r, 1 + r]
+    vtlp_range: float = 0.0  # vocal-tract-length warp from [1 - r, 1 + r]
+    gain_db: float = 0.0  # gain from [-g, +g] dB
+    noise_snr_db: float = 0.0  # 0: none; else white noise at an SNR from [snr, snr + 20] dB
     seed: int = 0
 
     def validate(self) -> None:
@@ -42,7 +49,21 @@ class TrainConfig:
         limits.NOISE_STD.check("--noise-std", self.noise_std)
         limits.TIME_MASK.check("--time-mask", self.time_mask_fraction)
         limits.FREQ_MASK.check("--freq-mask", self.freq_mask_width)
+        limits.WAVE_COPIES.check("--wave-copies", self.wave_copies)
+        limits.SPEED_RANGE.check("--speed", self.speed_range)
+        limits.VTLP_RANGE.check("--vtlp", self.vtlp_range)
+        limits.GAIN_DB.check("--gain-db", self.gain_db)
+        limits.NOISE_SNR_DB.check("--noise-snr-db", self.noise_snr_db)
         limits.SEED.check("--seed", self.seed)
+
+    def wave_copy_recipes(self) -> list:
+        """The augmented copies this recipe trains on (nas.augment.WaveCopy), none without augmentation."""
+        from nas.augment import WaveCopy
+
+        if not self.augment:
+            return []
+        ranges = (self.speed_range, self.vtlp_range, self.gain_db, self.noise_snr_db)
+        return [WaveCopy(index, *ranges) for index in range(1, self.wave_copies + 1)]
 
     @classmethod
     def for_epochs(cls, epochs: int, **values) -> TrainConfig:

@@ -31,8 +31,13 @@ class TrialRecord:
     quant_config: QuantConfig | None = None
     feature_config: FeatureConfig | None = None
     memory: dict | None = None  # MemoryBreakdown.to_dict()
-    val: Accuracy | None = None  # the search objective: the integer engine on the validation part
+    val: Accuracy | None = None  # the integer engine on the split's validation part: the objective without folds
     test: Accuracy | None = None  # only reported
+    # with --speaker-folds: pooled over the folds (nas.data.fold_speakers), validation speakers'
+    # files (the objective) and held-out speakers' files (only reported)
+    speaker_val: Accuracy | None = None
+    speaker_test: Accuracy | None = None
+    held_out_speakers: tuple[str, ...] | None = None
     scored_by: str | None = None
     fake_quant_val_accuracy: float | None = None
     int_float_test_agreement: float | None = None
@@ -50,9 +55,15 @@ class TrialRecord:
     def trained(self) -> bool:
         return self.state == "complete" and self.val is not None
 
+    @property
+    def score(self) -> Accuracy:
+        """The accuracy the search selects on: the folds' validation speakers with
+        --speaker-folds (new voices), else the split's validation part."""
+        return self.speaker_val if self.speaker_val is not None else self.val
+
     def objectives(self) -> tuple[float, float]:
         """The study's two values: validation accuracy (maximised) and total_bytes (minimised)."""
-        return self.val.value, float(self.total_bytes)
+        return self.score.value, float(self.total_bytes)
 
     def within(self, budget: Budget) -> bool:
         if self.memory is not None:
@@ -76,8 +87,9 @@ class TrialRecord:
             "epochs_run": self.epochs_run,
             "train_seconds": self.train_seconds,
             "checkpoint": self.checkpoint,
+            "held_out_speakers": list(self.held_out_speakers) if self.held_out_speakers else None,
         }
-        for part in ("val", "test"):
+        for part in ("val", "test", "speaker_val", "speaker_test"):
             accuracy = getattr(self, part)
             if accuracy is not None:
                 attrs |= {f"{part}_correct": accuracy.correct, f"{part}_total": accuracy.total}
@@ -116,6 +128,9 @@ class TrialRecord:
             epochs_run=attrs.get("epochs_run"),
             train_seconds=attrs.get("train_seconds"),
             checkpoint=attrs.get("checkpoint"),
+            speaker_val=accuracy("speaker_val"),
+            speaker_test=accuracy("speaker_test"),
+            held_out_speakers=tuple(attrs["held_out_speakers"]) if "held_out_speakers" in attrs else None,
         )
 
     def describe(self) -> str:

@@ -65,6 +65,10 @@ def front_row(record: TrialRecord) -> dict:
         "val_ci95": list(record.val.interval()),
         "test_accuracy": record.test.value,
         "test_ci95": list(record.test.interval()),
+        # with --speaker-folds: the selection score (validation speakers) and new voices' accuracy
+        "speaker_val_accuracy": record.speaker_val.value if record.speaker_val else None,
+        "held_out_speaker_accuracy": record.speaker_test.value if record.speaker_test else None,
+        "held_out_speakers": list(record.held_out_speakers) if record.held_out_speakers else None,
         "scored_by": record.scored_by,
         "train_seconds": record.train_seconds,
         "learning_rate": record.params.get("learning_rate"),
@@ -113,10 +117,14 @@ def hover_text(record: TrialRecord) -> str:
         size += f" (flash {record.memory['flash_bytes']:,} B, RAM {record.memory['ram_bytes']:,} B; front-end {frontend_text(record)})"
     if not record.trained:
         return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
-    return (
-        f"trial {record.number}: {record.describe()}<br>{size}<br>"
-        f"validation accuracy {_percent(record.val)}<br>test accuracy {_percent(record.test)}"
-    )
+    text = f"trial {record.number}: {record.describe()}<br>{size}<br>"
+    text += f"validation accuracy {_percent(record.val)}<br>test accuracy {_percent(record.test)}"
+    if record.speaker_val is not None:
+        text += (
+            f"<br>new voices (folds {', '.join(record.held_out_speakers or ())}): validation speakers {_percent(record.speaker_val)}, "
+            f"held-out speakers {_percent(record.speaker_test)}"
+        )
+    return text
 
 
 STYLES = {
@@ -140,7 +148,7 @@ def front_figure(data: FrontPlotData, title: str):
         figure.add_trace(
             go.Scatter(
                 x=[r.total_bytes / KB for r in rows],
-                y=[100 * r.val.value if r.trained else 0.0 for r in rows],
+                y=[100 * r.score.value if r.trained else 0.0 for r in rows],
                 mode="lines+markers" if name == FRONT else "markers",
                 line=dict(shape="hv", color=STYLES[FRONT]["color"]) if name == FRONT else None,
                 marker=STYLES[name],
@@ -168,7 +176,7 @@ def front_figure(data: FrontPlotData, title: str):
         xaxis=dict(
             title="memory on the device, total_bytes (kB, 1 kB = 1024 B, log scale)", type="log", range=log10_range(data.x_range_kb)
         ),
-        yaxis=dict(title="validation accuracy, integer engine (%)"),
+        yaxis=dict(title="validation accuracy (the objective), integer engine (%)"),
         template="plotly_white",
         hovermode="closest",
         legend=dict(title="trials"),
@@ -199,6 +207,10 @@ def front_table(summary: StudySummary) -> Table:
     table = Table(title=title)
     columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "fft/mels", "scheme", "bits", "kB (bytes)"]
     columns += ["val acc [95% CI]", "test acc [95% CI]"]
+    # --speaker-folds: the objective is the folds' validation speakers; new voices' test beside the official one
+    folds = any(r.speaker_val is not None for r in summary.front)
+    if folds:
+        columns += ["new voices: val (objective)", "new voices: held-out test"]
     for column in [*columns, "train"]:
         table.add_column(column, justify="left" if column in ("cell", "scheme") else "right")
     for record in summary.front:
@@ -215,6 +227,7 @@ def front_table(summary: StudySummary) -> Table:
             f"{record.total_bytes / KB:.2f} ({record.total_bytes:,})",
             interval_text(record.val),
             interval_text(record.test),
+            *([interval_text(record.speaker_val), interval_text(record.speaker_test)] if folds else []),
             f"{record.train_seconds:.0f} s" if record.train_seconds is not None else "-",
         )
     return table

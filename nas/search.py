@@ -222,17 +222,27 @@ class WorkerSetup:
     worker_index: int = 0
 
 
-def train_candidate(trial: optuna.Trial, candidate: Candidate, options: SearchOptions, features) -> TrialRecord:
-    """Train one sampled configuration (QAT unless float) and score it with the integer engine."""
-    import torch
-
+def trial_recipe(options: SearchOptions, learning_rate: float, trial_number: int):
+    """The training recipe of a trial: the default recipe (augmentation included) with the space's
+    epochs and patience, the sampled learning rate, and a seed per trial."""
     from nas.recipe import TrainConfig
-    from nas.train import train_model
 
     space = options.space
-    config = TrainConfig.for_epochs(
-        space.epochs, patience=space.patience, learning_rate=candidate.learning_rate, seed=options.seed + trial.number
-    )
+    return TrainConfig.for_epochs(space.epochs, patience=space.patience, learning_rate=learning_rate, seed=options.seed + trial_number)
+
+
+def train_candidate(
+    trial: optuna.Trial, candidate: Candidate, options: SearchOptions, features_for, held_out: tuple[str, ...] = ()
+) -> TrialRecord:
+    """Train one sampled configuration (QAT unless float) and score it with the integer engine;
+    then on the fold `speaker:NAME` of each held-out speaker (--speaker-folds), whose validation
+    speakers give the objective. `features_for(feature_config, split_name)` gives a split's FeatureSet."""
+    import torch
+
+    from nas.train import train_model
+
+    config = trial_recipe(options, candidate.learning_rate, trial.number)
+    features = features_for(candidate.features, options.split)
     path = options.location.study_dir / f"trial-{trial.number:04d}" / "model.pt"
     started = time.perf_counter()
     extra = {"split": options.split, "study": options.location.name, "trial": trial.number}
@@ -240,7 +250,17 @@ def train_candidate(trial: optuna.Trial, candidate: Candidate, options: SearchOp
         features, candidate.model, config, torch.device("cpu"), checkpoint_path=path, extra_checkpoint=extra, quant=candidate.quant
     )
     scores = result.integer
+    speaker_val = speaker_test = None
+    for speaker in held_out:  # the same recipe and seed on each leave-one-speaker-out fold
+        fold_features = features_for(candidate.features, f"speaker:{speaker}")
+        fold = train_model(fold_features, candidate.model, config, torch.device("cpu"), quant=candidate.quant)
+        fold_val, fold_test = (fold.integer.val, fold.integer.test) if fold.integer is not None else (fold.val, fold.test)
+        speaker_val = fold_val if speaker_val is None else speaker_val + fold_val
+        speaker_test = fold_test if speaker_test is None else speaker_test + fold_test
     return TrialRecord(
+        speaker_val=speaker_val,
+        speaker_test=speaker_test,
+        held_out_speakers=held_out or None,
         total_bytes=candidate.total_bytes,
         model_config=candidate.model,
         quant_config=candidate.quant,
@@ -262,7 +282,7 @@ def run_worker(setup: WorkerSetup) -> None:
     """One process's share of the study: trials until the study has enough finished ones."""
     import torch
 
-    from nas.data import load_split
+    from nas.data import fold_speakers, load_split, make_split, speakers
     from nas.features import FeatureCache, build_feature_set
 
     torch.set_num_threads(TRAIN_THREADS)  # one core per worker: as fast for these models, and repeatable
@@ -272,19 +292,26 @@ def run_worker(setup: WorkerSetup) -> None:
     options = setup.options
     split, waveforms = load_split(Path(setup.data_dir), options.split)
     cache = FeatureCache.at(setup.cache_dir, setup.no_cache)
-    feature_sets: dict[FeatureConfig, object] = {}
+    splits = {options.split: split}
+    copies = trial_recipe(options, 0.0, 0).wave_copy_recipes()  # augmentation depends on no sampled value
+    feature_sets: dict[tuple[FeatureConfig, str], object] = {}
 
-    def features_for(config: FeatureConfig):
-        if config not in feature_sets:  # computed once per process; from the disk cache after that
-            feature_sets[config] = build_feature_set(split, waveforms, config, cache)
-        return feature_sets[config]
+    def features_for(config: FeatureConfig, split_name: str):
+        if split_name not in splits:  # a fold of --speaker-folds, from the same recordings
+            splits[split_name] = make_split(recordings, split_name)
+        if (config, split_name) not in feature_sets:  # computed once per process; from the disk cache after that
+            feature_sets[config, split_name] = build_feature_set(splits[split_name], waveforms, config, cache, copies=copies)
+        return feature_sets[config, split_name]
+
+    recordings = [w.recording for w in waveforms.values()]
+    held_out = tuple(fold_speakers(speakers(recordings), options.speaker_folds)) if options.speaker_folds else ()
 
     study = open_study(options)
     study.sampler = make_sampler(sampler_seed(options.seed, setup.worker_index, len(study.trials)), options.sampler)
     if finished_count(study) >= options.trials:
         return
     objective = make_objective(
-        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for(c.features))
+        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for, held_out)
     )
     study.optimize(
         objective,
@@ -359,9 +386,12 @@ class SearchRun:
 
 def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None = None, no_cache: bool = False) -> SearchRun:
     """Check the data and the study (bad input stops here, before any worker starts)."""
-    from nas.data import load_split
+    from nas.data import OFFICIAL, load_split
 
     load_split(data_dir, options.split)
+    if options.speaker_folds and options.split != OFFICIAL:
+        # a fold's training set would hold the split's test speaker, and the folds choose the model
+        raise NasError(f"--speaker-folds {options.speaker_folds}: needs --split {OFFICIAL} (the folds hold out speakers themselves)")
     study = open_study(options)
     stale = mark_stale_trials_failed(study)
     return SearchRun(options, study, data_dir, cache_dir, no_cache, stale, finished_count(study))

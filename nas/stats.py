@@ -29,6 +29,10 @@ class Accuracy:
         half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / denom
         return (max(0.0, centre - half), min(1.0, centre + half))
 
+    def __add__(self, other: Accuracy) -> Accuracy:
+        """Both counts pooled: the accuracy over the files of both."""
+        return Accuracy(self.correct + other.correct, self.total + other.total)
+
     def __str__(self) -> str:
         low, high = self.interval()
         return f"{100 * self.value:.2f}% [95% CI {100 * low:.1f}-{100 * high:.1f}] ({self.correct}/{self.total})"

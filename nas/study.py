@@ -61,6 +61,7 @@ class StudySettings:
     # the memory model's version: a study sized by an older model (weights and state only, before
     # the front-end and the stream struct were counted) must not be resumed with this one
     memory_model: int = 1  # a stored study without the key was sized by version 1
+    speaker_folds: int = 0  # --speaker-folds: trials selected on new voices (0 in studies before it)
 
     @property
     def budget(self) -> Budget:
@@ -74,7 +75,7 @@ class StudySettings:
         if other.memory_model != self.memory_model:
             return f"memory model version {self.memory_model}, not {other.memory_model} (start a new --study)"
         options = [("--budget-scope", "budget_scope"), ("--flash-kb", "flash_bytes"), ("--ram-kb", "ram_bytes"), ("--weights", "weights")]
-        options.append(("--split", "split"))
+        options += [("--split", "split"), ("--speaker-folds", "speaker_folds")]
         for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
             if getattr(other, name) != getattr(self, name):
                 return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
@@ -96,6 +97,9 @@ class SearchOptions:
     sampler: str = DEFAULT_SAMPLER
     workers: int = DEFAULT_WORKERS
     split: str = OFFICIAL
+    # each trial also trains on this many leave-one-speaker-out folds and is selected on their
+    # validation speakers (nas.data.fold_speakers); 0: on the split's validation part
+    speaker_folds: int = 0
 
     @property
     def searched_space(self) -> SearchSpace:
@@ -113,4 +117,5 @@ class SearchOptions:
             self.budget.flash_bytes,
             self.budget.ram_bytes,
             MEMORY_MODEL_VERSION,
+            self.speaker_folds,
         )

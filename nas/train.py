@@ -222,8 +222,15 @@ def train_model(
         started = time.perf_counter()
         model.train()
         total_loss, seen = 0.0, 0
-        for index in length_bucketed_batches(train_lengths, config.batch_size, rng):
-            padded, lengths = pad_batch([train_frames[i] for i in index], device)
+        epoch_frames, epoch_lengths = train_frames, train_lengths
+        if features.train_copies:
+            # one version of each recording this epoch: the original (0) or one of its copies
+            versions = [train_frames, *features.train_copies]
+            chosen = rng.integers(0, len(versions), size=len(train_frames))
+            epoch_frames = [versions[v][i] for i, v in enumerate(chosen)]
+            epoch_lengths = np.array([len(f) for f in epoch_frames])
+        for index in length_bucketed_batches(epoch_lengths, config.batch_size, rng):
+            padded, lengths = pad_batch([epoch_frames[i] for i in index], device)
             if config.augment:
                 padded = augment(padded, lengths, config, generator)
             targets = torch.from_numpy(train_labels[index]).to(device)

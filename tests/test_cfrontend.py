@@ -8,29 +8,34 @@ import numpy as np
 import pytest
 
 from nas.cfrontend import generate_frontend
-from nas.data import list_recordings, read_all
+from nas.data import Waveform, list_recordings, read_all
 from nas.features import FeatureCache, FeatureConfig, Normaliser
-from nas.frontend import frame_samples, frontend_tables, integer_mfcc, normalise_integers
+from nas.frontend import RUNNING_MAX_FRAMES, frame_samples, frontend_tables, integer_mfcc, normalise_integers
 
 HARNESS = r"""
 #include <stdio.h>
 #include "frontend.h"
-int main(int argc, char **argv) {
+int main(int argc, char **argv) { /* each file: one utterance's frames */
     FILE *f;
     int16_t samples[NAS_FRAME_SAMPLES], features[NAS_FEATURES];
-    int i;
-    if (argc != 2 || !(f = fopen(argv[1], "rb"))) return 2;
-    while (fread(samples, sizeof(int16_t), NAS_FRAME_SAMPLES, f) == NAS_FRAME_SAMPLES) {
-        nas_frontend_frame(samples, features);
-        for (i = 0; i < NAS_FEATURES; i++) printf(i ? " %d" : "%d", features[i]);
-        printf("\n");
+    int i, file;
+    for (file = 1; file < argc; file++) {
+        if (!(f = fopen(argv[file], "rb"))) return 2;
+        nas_frontend_reset();
+        while (fread(samples, sizeof(int16_t), NAS_FRAME_SAMPLES, f) == NAS_FRAME_SAMPLES) {
+            nas_frontend_frame(samples, features);
+            for (i = 0; i < NAS_FEATURES; i++) printf(i ? " %d" : "%d", features[i]);
+            printf("\n");
+        }
+        fclose(f);
     }
     return 0;
 }
 """
 
 
-def run_c_frontend(folder, config: FeatureConfig, normaliser: Normaliser, frames: np.ndarray) -> np.ndarray:
+def run_c_frontend(folder, config: FeatureConfig, normaliser: Normaliser, frames: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """The C front-end's features of `frames` (PCM windows; a list: one array per utterance)."""
     header, source = generate_frontend(config, *normaliser.constants())
     (folder / "frontend.h").write_text(header)
     (folder / "frontend.c").write_text(source)
@@ -42,8 +47,12 @@ def run_c_frontend(folder, config: FeatureConfig, normaliser: Normaliser, frames
         text=True,
     )
     assert compiled.returncode == 0, compiled.stderr
-    (folder / "frames.bin").write_bytes(np.asarray(frames, "<i2").tobytes())
-    result = subprocess.run([str(binary), str(folder / "frames.bin")], capture_output=True, text=True, check=True)
+    utterances = frames if isinstance(frames, list) else [frames]
+    paths = []
+    for number, utterance in enumerate(utterances):
+        paths.append(folder / f"frames-{number}.bin")
+        paths[-1].write_bytes(np.asarray(utterance, "<i2").tobytes())
+    result = subprocess.run([str(binary), *map(str, paths)], capture_output=True, text=True, check=True)
     return np.array([[int(v) for v in line.split()] for line in result.stdout.splitlines()], np.int64)
 
 
@@ -73,6 +82,24 @@ def test_c_frontend_equals_python_bit_for_bit(tmp_path, waves, config):
     produced = run_c_frontend(tmp_path, config, normaliser, frames)
     assert produced.shape == expected.shape and len(produced) > 1000
     assert np.array_equal(produced, expected)
+
+
+def test_c_running_normalisation_equals_python_per_utterance(tmp_path, waves):
+    """The running mean starts again at each utterance and follows nas.frontend bit for bit, past
+    the frame where it turns from a mean into a moving average."""
+    config = FeatureConfig(n_mfcc=10, frontend="integer", normalisation="running")
+    joined = np.concatenate([w.samples for w in waves[:4]])  # one long utterance: past RUNNING_MAX_FRAMES
+    waves = [*waves, Waveform(waves[0].recording, joined, "joined")]
+    raw = FeatureCache(None).get(waves, config)
+    normaliser = Normaliser.fit(raw, "running", integer=True)
+    expected = np.concatenate([normaliser.apply(f) for f in raw]) * 4096
+    produced = run_c_frontend(tmp_path, config, normaliser, [frame_samples(w.samples, config.n_fft, config.hop_length) for w in waves])
+    assert produced.shape == expected.shape
+    assert np.array_equal(produced, expected)
+    # without the running mean the same frames differ: the test sees it
+    plain = np.concatenate([normalise_integers(f, *normaliser.constants()) for f in raw])
+    assert not np.array_equal(plain, expected)
+    assert max(len(f) for f in raw) > RUNNING_MAX_FRAMES
 
 
 def test_c_frontend_on_extreme_input(tmp_path):

@@ -8,12 +8,14 @@ import pytest
 from nas.data import (
     Recording,
     find_data_dir,
+    fold_speakers,
     list_recordings,
     load_split,
     make_split,
     parse_name,
     read_checksums,
     read_wav,
+    validation_speaker,
 )
 from nas.errors import NasError
 from nas.verify import verify_data
@@ -78,6 +80,19 @@ def test_splits_do_not_overlap_cover_everything_and_are_deterministic(fsdd_dir, 
     shuffled = list(recordings)
     np.random.default_rng(1).shuffle(shuffled)
     assert make_split(shuffled, split_name) == split
+
+
+def test_fold_speakers_spread_over_the_speakers():
+    """--speaker-folds K holds out K speakers spread over the alphabet; while K is at most half of
+    them, no fold's validation speaker is another fold's held-out speaker."""
+    known = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
+    assert fold_speakers(known, 1) == ["george"]
+    assert fold_speakers(known, 2) == ["george", "nicolas"]
+    assert fold_speakers(known, 3) == ["george", "lucas", "theo"]
+    assert fold_speakers(list(reversed(known)), 6) == known
+    for count in (1, 2, 3):
+        held_out = fold_speakers(known, count)
+        assert not {validation_speaker(s, known) for s in held_out} & set(held_out)
 
 
 def test_unknown_split_and_speaker_are_rejected(fsdd_dir):

@@ -38,6 +38,8 @@ CASES = {
         QuantConfig.make("pow2", 3, bias_bits=32),
         FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160),
     ),
+    # the running mean of "running" normalisation: one more int32 per coefficient in the stream
+    "gru-pow2-running-mean": ("gru", 1, 24, QuantConfig.make("pow2", 4), FeatureConfig(n_mfcc=10, normalisation="running")),
 }
 
 
@@ -61,7 +63,7 @@ def build(folder, case: str, waves):
     config = ModelConfig(cell=cell, layers=layers, hidden=hidden, n_input=features.n_mfcc)
     engine = from_float_model(RecurrentClassifier(config), quant)
     raw = FeatureCache(None).get(waves, features)
-    normaliser = Normaliser.fit(raw, "global", integer=True)
+    normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
     header, source = generate(engine, features, normaliser.constants())
     (folder / "model.h").write_text(header)
     (folder / "model.c").write_text(source)

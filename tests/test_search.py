@@ -187,6 +187,31 @@ def test_objective_is_the_integer_engines_validation_accuracy(searched, subset):
     assert differ, "every trial scored the same on val and test: the check above could not tell them apart"
 
 
+def test_speaker_folds_select_on_new_voices(subset, tmp_path, capsys):
+    """With --speaker-folds 2 a trial also trains on the folds speaker:george and speaker:nicolas;
+    its objective is their validation speakers' files pooled (jackson and theo), the held-out
+    speakers' files are stored apart, and the front table shows both beside the official test."""
+    argv = search_argv(subset, tmp_path, "--study", "f", "--workers", "1", "--trials", "1", "--speaker-folds", "2")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "new voices: held-out test" in out
+    (trial,) = load(tmp_path, "f").get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    record = TrialRecord.from_trial(trial)
+    per_speaker = len(list(subset.glob("*_jackson_*.wav")))
+    assert record.held_out_speakers == ("george", "nicolas")
+    assert record.speaker_val.total == record.speaker_test.total == 2 * per_speaker
+    assert trial.values[0] == record.score.value == record.speaker_val.value
+    assert record.val.total == len(load_split(subset, "official")[0].val)  # the official validation part is still scored
+    assert record.speaker_val != record.val  # otherwise the objective check above could not tell them apart
+
+
+def test_speaker_folds_need_the_official_split(subset, tmp_path, capsys):
+    argv = search_argv(subset, tmp_path, "--trials", "1", "--speaker-folds", "2", "--split", "speaker:theo")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "nas: error: --speaker-folds 2: needs --split official (the folds hold out speakers themselves)"
+
+
 def test_resume_continues_with_new_trials(subset, tmp_path, capsys):
     """A second run of the same command adds trials (the first run's stay as they were), and
     their sampled parameters are new, not a replay of the first run's."""
@@ -211,6 +236,7 @@ STORED = {
     "--budget-kb": ["--budget-kb", "5"],
     "--flash-kb": ["--flash-kb", "30"],
     "--ram-kb": ["--ram-kb", "3"],
+    "--speaker-folds": ["--speaker-folds", "1"],
 }
 
 

@@ -44,3 +44,8 @@ def test_two_seeds_have_an_interval():
     half = scipy_stats.t.ppf(0.975, 1) * scipy_stats.tstd([98.0, 99.0]) / 2**0.5
     assert mean == 98.5 and low == pytest.approx(98.5 - half) and high == 100.0  # 98.5 + 6.4, clipped
     assert mean_interval([0.0, 1.0])[1] == 0.0  # and clipped at 0%
+
+
+def test_accuracies_pool_by_adding_counts():
+    pooled = Accuracy(90, 100) + Accuracy(10, 50)
+    assert pooled == Accuracy(100, 150) and pooled.value == pytest.approx(2 / 3)
