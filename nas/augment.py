@@ -2,7 +2,8 @@
 
 Each recording gets `copies` copies, each with its own speed (pitch, formants and duration
 together, as Kaldi's speed perturbation), vocal-tract-length warp (VTLP: the mel filterbank of
-the integer front-end reads a frequency-warped spectrum), gain, and white noise. Their features
+the integer front-end reads a frequency-warped spectrum; torchaudio's float reference features
+get no warp), gain, and white noise. Their features
 come from the same front-end and are cached like the originals. Every epoch trains on one
 version of each training recording, drawn at random with the original among them (nas.train).
 
@@ -19,7 +20,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nas.data import Waveform
-from nas.errors import NasError
 
 AUGMENT_SEED = 10  # the copies are a fixed data set: the same for every training seed
 SPEED_STEP = 0.01  # speeds are rounded to this, so resampling is by a ratio of small integers
@@ -76,10 +76,9 @@ def copy_frames(waveforms: list[Waveform], config, copy: WaveCopy) -> list[np.nd
         Waveform(w.recording, alter_samples(w.samples, p["speed"], p["gain_db"], p["snr_db"], p["noise_seed"]), w.sha256)
         for w, p in zip(waveforms, params, strict=True)
     ]
-    if copy.vtlp_range == 0:
+    if copy.vtlp_range == 0 or not config.integer:
+        # VTLP warps the integer front-end's filterbank; torchaudio's float reference gets speed, gain and noise only
         return compute_frames(altered, config)
-    if not config.integer:
-        raise NasError("--vtlp: vocal-tract-length perturbation warps the integer front-end's filterbank; expected --frontend integer")
     from nas.frontend import frontend_tables, integer_mfcc
 
     frames: list[np.ndarray | None] = [None] * len(altered)

@@ -207,6 +207,15 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         from nas.export import export_configs
 
         model, features, quant, train = export_configs(Path(args.from_export))
+    elif args.trial is not None:
+        from nas.export import checkpoint_configs, select_record
+        from nas.record import read_records
+        from nas.search import load_existing_study
+
+        location = study_location(args)
+        study, settings = load_existing_study(location)
+        record = select_record(read_records(study), settings.budget, args.trial, None, location.name)
+        model, features, quant, train = checkpoint_configs(Path(record.checkpoint))
     else:
         model, features, quant, train = configs_from_options(args)
     folder = data_dir(args)
@@ -243,7 +252,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
     model.validate()
     budget = None if args.budget_kb is None else Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb)
     features = (
-        None if args.no_frontend else FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length)
+        None
+        if args.no_frontend
+        else FeatureConfig(
+            n_mfcc=args.n_mfcc, n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length, normalisation=args.normalisation
+        )
     )
     if features is not None:
         features.validate()

@@ -80,6 +80,11 @@ def export_configs(folder: Path) -> tuple[ModelConfig, FeatureConfig, QuantConfi
     path = folder / "model.pt"
     if not path.is_file():
         raise NasError(f"{path}: missing; expected an export folder written by 'nas export'")
+    return checkpoint_configs(path)
+
+
+def checkpoint_configs(path: Path) -> tuple[ModelConfig, FeatureConfig, QuantConfig, TrainConfig]:
+    """The configuration and recipe a checkpoint (an export's, a trial's or `nas train`'s) was trained with."""
     checkpoint = load_checkpoint(path)
     try:
         return (

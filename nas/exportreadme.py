@@ -105,6 +105,9 @@ def folder_readme(description: dict) -> str:
         "- The initial state is zero (`nas_reset`), and frames are samples [k*hop, k*hop + n_fft): no centre padding.",
         "- Normalisation is integer: q = clamp(round_shift((mfcc_q8 - mean_q8) * scale, 16), int16), constants in `model.json` "
         "→ `normaliser.integer` (and in `model.c`). round_shift(v, s) = (v + 2^(s-1)) >> s, an arithmetic shift.",
+        "- With `running` normalisation (`model.json` → `normaliser.running`), mfcc_q8 - mean_q8 also loses the utterance's "
+        "running mean before the scale: for frame t since `nas_reset`, count = min(t + 1 + prior_frames, max_frames), "
+        "m += div_round((c << 8) - m, count) (m int32, zero at reset; div_round rounds half away from zero), c -= round_shift(m, 8).",
         "- The sigmoid table (129 int16 entries, Q0.15) is entry i = min(floor(32768 / (1 + exp(-i/16)) + 0.5), 32767); "
         "tanh(x) = 2 sigmoid(2x) - 1 from the same table; between entries, linear interpolation rounded half up.",
         "- `>>` on negative values must be an arithmetic shift (gcc, clang, armcc and IAR do so).",

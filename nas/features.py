@@ -43,8 +43,9 @@ class FeatureConfig:
     hop_length: int = 80  # 10 ms
     f_min: float = 20.0
     f_max: float = SAMPLE_RATE / 2
-    # "global": per-coefficient mean and standard deviation of the train split's frames.
-    normalisation: str = "global"
+    # "global": per-coefficient mean and standard deviation of the train split's frames;
+    # "running" (the default, for new voices: docs/training.md): each utterance's running mean too
+    normalisation: str = "running"
     frontend: str = "integer"  # one of FRONTENDS; "torchaudio" is the float reference
     # integer front-end only: mel energies E are taken as log2(E + 2^floor_bits); 16 was chosen on
     # validation (bench/frontend.py --floor-sweep; docs/training.md)

@@ -84,10 +84,15 @@ def add_model_options(parser: argparse.ArgumentParser, features: bool = True) ->
     group.add_argument("--n-mels", type=limits.N_MELS.parse, default=feature.n_mels, help="mel bands")
     group.add_argument("--n-fft", type=limits.N_FFT.parse, default=feature.n_fft, help="window length in samples (256 = 32 ms)")
     group.add_argument("--hop-length", type=limits.HOP_LENGTH.parse, default=feature.hop_length, help="hop in samples (80 = 10 ms)")
+    group.add_argument(
+        "--normalisation",
+        choices=NORMALISATIONS,
+        default=feature.normalisation,
+        help="per coefficient, statistics from the train split; 'running' also subtracts each utterance's running mean",
+    )
     if not features:
         group.add_argument("--no-frontend", action="store_true", help="count the model alone, fed feature frames by the caller")
         return
-    group.add_argument("--normalisation", choices=NORMALISATIONS, default=feature.normalisation, help="statistics from the train split")
     group.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -239,9 +244,14 @@ def add_crossval_command(commands) -> None:
     add_quant_options(crossval)
     add_training_options(crossval)
     add_data_options(crossval)
-    crossval.add_argument(
+    source = crossval.add_mutually_exclusive_group()
+    source.add_argument(
         "--from-export", metavar="DIR", help="take the configuration and recipe from an export folder (default: the options above)"
     )
+    source.add_argument(
+        "--trial", type=limits.TRIAL_NUMBER.parse, help="take the configuration and recipe from this trial of --study (its checkpoint)"
+    )
+    add_study_options(crossval, DEFAULT_STUDY)
     crossval.add_argument("--speakers", nargs="+", help="held-out speakers to run (default: every speaker, six folds)")
     crossval.add_argument(
         "--workers", type=limits.WORKERS.parse, default=DEFAULT_WORKERS, help="parallel worker processes, one CPU thread each"

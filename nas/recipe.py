@@ -30,11 +30,12 @@ class TrainConfig:
     freq_mask_width: int = 2  # one band of up to this many MFCC coefficients
     # waveform augmentation (nas.augment): altered copies of each training recording; each epoch
     # trains on one version of each recording, the original or a copy
-    wave_copies: int = 0
-    speed_range: float = 0.0  # speed factor from [1 - r, 1 + r]
-    vtlp_range: float = 0.0  # vocal-tract-length warp from [1 - r, 1 + r]
-    gain_db: float = 0.0  # gain from [-g, +g] dB
-    noise_snr_db: float = 0.0  # 0: none; else white noise at an SNR from [snr, snr + 20] dB
+    # (chosen on speaker-disjoint validation: bench/recipe_new_voices.py, docs/training.md)
+    wave_copies: int = 4
+    speed_range: float = 0.15  # speed factor from [1 - r, 1 + r]
+    vtlp_range: float = 0.1  # vocal-tract-length warp from [1 - r, 1 + r]
+    gain_db: float = 6.0  # gain from [-g, +g] dB
+    noise_snr_db: float = 15.0  # 0: none; else white noise at an SNR from [snr, snr + 20] dB
     seed: int = 0
 
     def validate(self) -> None:

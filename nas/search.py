@@ -223,12 +223,14 @@ class WorkerSetup:
 
 
 def trial_recipe(options: SearchOptions, learning_rate: float, trial_number: int):
-    """The training recipe of a trial: the default recipe (augmentation included) with the space's
-    epochs and patience, the sampled learning rate, and a seed per trial."""
+    """The training recipe of a trial: the default recipe with the space's epochs, patience and
+    number of augmented copies, the sampled learning rate, and a seed per trial."""
     from nas.recipe import TrainConfig
 
     space = options.space
-    return TrainConfig.for_epochs(space.epochs, patience=space.patience, learning_rate=learning_rate, seed=options.seed + trial_number)
+    return TrainConfig.for_epochs(
+        space.epochs, patience=space.patience, wave_copies=space.wave_copies, learning_rate=learning_rate, seed=options.seed + trial_number
+    )
 
 
 def train_candidate(

@@ -69,6 +69,7 @@ class SearchSpace:
     state_bits: tuple[int, ...]
     epochs: int
     patience: int
+    wave_copies: int  # augmented copies of each training recording (TrainConfig.wave_copies)
     learning_rate: FloatRange
     source: str  # the file(s) it was read from
 
@@ -113,6 +114,7 @@ _SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "formats.state_bits": ("choices", ("state_bits",)),
     "training.epochs": ("int", ("epochs",)),
     "training.patience": ("int", ("patience",)),
+    "training.wave_copies": ("int", ("wave_copies",)),
     "training.learning_rate": ("float_range", ("learning_rate",)),
 }
 _TABLES = tuple(dict.fromkeys(name.split(".")[0] for name in _SCHEMA))
@@ -135,7 +137,12 @@ _ALLOWED: dict[str, tuple] = {
     "formats.fixed_bits": _bound_values(limits.FIXED_BITS),
     "formats.state_bits": limits.STATE_BITS,
 }
-_INT_BOUNDS = {"training.epochs": limits.EPOCHS, "training.patience": limits.PATIENCE, "architecture.hidden": limits.HIDDEN}
+_INT_BOUNDS = {
+    "training.epochs": limits.EPOCHS,
+    "training.patience": limits.PATIENCE,
+    "training.wave_copies": limits.WAVE_COPIES,
+    "architecture.hidden": limits.HIDDEN,
+}
 
 
 def resolve_space_path(text: str | None) -> Path:

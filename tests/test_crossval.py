@@ -75,6 +75,34 @@ def test_crossval_takes_its_configuration_from_an_export(subset, tmp_path, capsy
     assert json.loads(out.read_text())["model_config"]["hidden"] == 5
 
 
+def test_crossval_takes_its_configuration_from_a_trial_of_a_study(subset, tmp_path, capsys):
+    search = [
+        "search",
+        "--budget-kb",
+        "4",
+        "--space",
+        "smoke",
+        "--trials",
+        "1",
+        "--workers",
+        "1",
+        "--study",
+        "s",
+        "--split",
+        "speaker:theo",
+    ]
+    assert main([*search, "--data-dir", str(subset), "--results-dir", str(tmp_path)]) == 0
+    out = tmp_path / "cv.json"
+    argv = ["crossval", "--data-dir", str(subset), "--results-dir", str(tmp_path), "--study", "s", "--speakers", "lucas", "--no-cache"]
+    assert main([*argv, "--trial", "0", "--out", str(out)]) == 0
+    stored = json.loads(out.read_text())
+    trial = json.loads((tmp_path / "s" / "pareto.json").read_text())["front"][0]
+    assert stored["model_config"]["hidden"] == trial["hidden"] and stored["train_config"]["epochs"] == 2  # the smoke space's epochs
+    capsys.readouterr()
+    assert main([*argv, "--trial", "7"]) == 2
+    assert "--trial 7: no such trial in study 's'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [

@@ -38,7 +38,8 @@ def test_short_file_still_gives_one_frame(small):
 def test_normalisation_uses_train_statistics_only(small, tmp_path):
     split, waveforms = small
     # torchaudio features: float statistics, applied in float (the integer front-end's constants are tested in test_frontend.py)
-    features = build_feature_set(split, waveforms, FeatureConfig(frontend="torchaudio"), FeatureCache(tmp_path))
+    config = FeatureConfig(frontend="torchaudio", normalisation="global")  # "running" is tested in test_augment.py
+    features = build_feature_set(split, waveforms, config, FeatureCache(tmp_path))
     train = np.concatenate(features.part("train")[0])
     assert np.allclose(train.mean(axis=0), 0, atol=1e-4) and np.allclose(train.std(axis=0), 1, atol=1e-3)
     test = np.concatenate(features.part("test")[0])
