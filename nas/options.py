@@ -249,7 +249,9 @@ def add_crossval_command(commands) -> None:
         "--from-export", metavar="DIR", help="take the configuration and recipe from an export folder (default: the options above)"
     )
     source.add_argument(
-        "--trial", type=limits.TRIAL_NUMBER.parse, help="take the configuration and recipe from this trial of --study (its checkpoint)"
+        "--trial",
+        type=limits.TRIAL_NUMBER.parse,
+        help="take the configuration and recipe from this trial of --study (its checkpoint) (default: the options above)",
     )
     add_study_options(crossval, DEFAULT_STUDY)
     crossval.add_argument("--speakers", nargs="+", help="held-out speakers to run (default: every speaker, six folds)")

@@ -64,11 +64,12 @@ def waves(fsdd_dir):
 @pytest.mark.parametrize(
     "config",
     [
-        FeatureConfig(frontend="integer"),
-        FeatureConfig(n_mfcc=16, frontend="integer"),
-        FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160, frontend="integer"),
+        # global normalisation: one utterance of all frames (the running mean: the next test)
+        FeatureConfig(frontend="integer", normalisation="global"),
+        FeatureConfig(n_mfcc=16, frontend="integer", normalisation="global"),
+        FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160, frontend="integer", normalisation="global"),
     ],
-    ids=["default", "16-mfcc-floor14", "512-fft"],
+    ids=["default-global", "16-mfcc-floor14", "512-fft"],
 )
 def test_c_frontend_equals_python_bit_for_bit(tmp_path, waves, config):
     raw = FeatureCache(None).get(waves, config)
@@ -102,16 +103,20 @@ def test_c_running_normalisation_equals_python_per_utterance(tmp_path, waves):
     assert max(len(f) for f in raw) > RUNNING_MAX_FRAMES
 
 
-def test_c_frontend_on_extreme_input(tmp_path):
-    """Full-scale square waves, silence and single clicks: the integer bounds of the docstring hold."""
-    config = FeatureConfig(frontend="integer")
+@pytest.mark.parametrize("normalisation", ["global", "running"])
+def test_c_frontend_on_extreme_input(tmp_path, normalisation):
+    """Full-scale square waves, silence and single clicks, over and over (past the running mean's
+    switch to a moving average): the integer bounds of the docstrings hold, in Python and C alike."""
+    config = FeatureConfig(frontend="integer", normalisation=normalisation)
     n = config.n_fft
     frames = np.stack(
         [np.full(n, 32767), np.full(n, -32768), np.where(np.arange(n) % 2, 32767, -32768), np.zeros(n), np.eye(1, n, n // 2)[0] * 32767]
     ).astype(np.int16)
-    normaliser = Normaliser(np.zeros(13, np.float32), np.full(13, 256.0, np.float32), integer=True)
+    frames = np.tile(frames, (30, 1))  # 150 frames of one utterance
+    running = normalisation == "running"
+    normaliser = Normaliser(np.zeros(13, np.float32), np.full(13, 256.0, np.float32), integer=True, running=running)
     tables = frontend_tables(config)
     from nas.frontend import integer_mfcc_frames
 
-    expected = normalise_integers(integer_mfcc_frames(frames.astype(np.int64), tables), *normaliser.constants())
+    expected = normalise_integers(integer_mfcc_frames(frames.astype(np.int64), tables), *normaliser.constants(), running=running)
     assert np.array_equal(run_c_frontend(tmp_path, config, normaliser, frames), expected)
