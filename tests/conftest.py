@@ -4,11 +4,18 @@ that tests write themselves for edge cases."""
 from __future__ import annotations
 
 import os
+import signal
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A shell that starts the tests as a background job without job control (`make test &` in a
+# script) hands them SIGINT ignored, and every process they start would ignore Ctrl-C too: the
+# Ctrl-C tests need the ordinary handler, here and (reset to the default on exec) in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 
