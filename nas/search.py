@@ -323,14 +323,27 @@ def run_worker(setup: WorkerSetup) -> None:
     )
 
 
+def _caused_by_ctrl_c(error: BaseException | None) -> bool:
+    """Whether Ctrl-C is the error or what it happened while handling (a KeyboardInterrupt inside
+    Optuna's storage write can surface as the storage's own error, raised while handling it)."""
+    seen = 0
+    while error is not None and seen < 16:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error, seen = error.__context__, seen + 1
+    return False
+
+
 def _worker_main(setup: WorkerSetup, errors) -> None:
     try:
         run_worker(setup)
     except NasError as error:
         errors.put(str(error))
         raise SystemExit(EXIT_BAD_INPUT) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    except BaseException as error:
+        if _caused_by_ctrl_c(error):  # the trial it was writing stays "running": the next run marks it failed
+            raise SystemExit(130) from None
+        raise
 
 
 # --------------------------------------------------------------------------------- a whole run

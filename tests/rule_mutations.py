@@ -116,6 +116,9 @@ BUGS = [
      "largest_hidden(budget, smallest, quant, None)", [f"{SEARCH}::test_the_largest_draw_is_the_largest_that_fits_with_the_front_end"]),
     ("old memory model resumed", "nas/study.py", "        if other.memory_model != self.memory_model:", "        if False:",
      [f"{SEARCH}::test_a_study_sized_by_the_old_memory_model_is_not_resumed"]),
+    ("Ctrl-C inside a worker's storage write shows a traceback", "nas/search.py", "        if _caused_by_ctrl_c(error):",
+     "        if isinstance(error, KeyboardInterrupt):",
+     [f"{SEARCH}::test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly"]),
     # issue 10: selecting for new voices, augmentation, running normalisation
     ("objective ignores the speaker folds", "nas/record.py",
      "return self.speaker_val if self.speaker_val is not None else self.val", "return self.val",

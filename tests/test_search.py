@@ -356,6 +356,31 @@ def test_interrupted_search_keeps_finished_trials(subset, tmp_path):
     assert len([t for t in after if t.state == optuna.trial.TrialState.COMPLETE]) == total + 1
 
 
+def test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly(monkeypatch):
+    """Ctrl-C in the middle of Optuna's write can surface as the storage's own error, raised while
+    handling the KeyboardInterrupt: the worker still exits with 130 and no traceback; any other
+    error still propagates."""
+    import nas.search
+
+    def interrupted_write(setup):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("this session is in an inactive transaction") from None  # the context stays
+
+    monkeypatch.setattr(nas.search, "run_worker", interrupted_write)
+    with pytest.raises(SystemExit) as stopped:
+        nas.search._worker_main(None, None)
+    assert stopped.value.code == 130
+
+    def broken(setup):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(nas.search, "run_worker", broken)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        nas.search._worker_main(None, None)
+
+
 def test_ctrl_c_never_lands_inside_a_storage_read(subset, tmp_path):
     """SIGINT arriving while the main process reads the study (for the progress line) only marks
     the run interrupted: the read completes (no driver traceback), and the run stops as interrupted."""
