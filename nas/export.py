@@ -91,7 +91,7 @@ def checkpoint_configs(path: Path) -> tuple[ModelConfig, FeatureConfig, QuantCon
             ModelConfig(**checkpoint["model_config"]),
             FeatureConfig(**checkpoint["feature_config"]),
             QuantConfig(**checkpoint["quant_config"]),
-            TrainConfig(**checkpoint["train_config"]),
+            TrainConfig.from_stored(checkpoint["train_config"]),
         )
     except (KeyError, TypeError) as error:
         raise NasError(f"{path}: not a complete export checkpoint ({type(error).__name__}: {error})") from None

@@ -67,6 +67,12 @@ class TrainConfig:
         return [WaveCopy(index, *ranges) for index in range(1, self.wave_copies + 1)]
 
     @classmethod
+    def from_stored(cls, values: dict) -> TrainConfig:
+        """The recipe a checkpoint was trained with. One written before waveform copies existed
+        (issue 10) trained without them: a missing count is 0, not today's default."""
+        return cls(**({"wave_copies": 0} | values))
+
+    @classmethod
     def for_epochs(cls, epochs: int, **values) -> TrainConfig:
         """The default recipe for a run of `epochs` epochs: the warm-up never takes the whole run."""
         return cls(epochs=epochs, warmup_epochs=min(cls.warmup_epochs, epochs - 1), **values)

@@ -398,7 +398,7 @@ def plan_training(
 def plan_resume(path: Path) -> TrainPlan:
     """Continue the run a checkpoint belongs to, with its own configuration, seed and split."""
     checkpoint = load_checkpoint(path)
-    train = TrainConfig(**checkpoint["train_config"])
+    train = TrainConfig.from_stored(checkpoint["train_config"])
     return TrainPlan(
         ModelConfig(**checkpoint["model_config"]),
         FeatureConfig(**checkpoint["feature_config"]),

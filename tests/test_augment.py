@@ -125,6 +125,13 @@ def test_training_draws_from_the_copies(subset):
     assert torch.equal(weights(features), weights(FeatureSet(features.config, features.normaliser, features.parts)))
 
 
+def test_a_checkpoint_from_before_the_copies_trained_without_them():
+    stored = TrainConfig().to_dict()
+    del stored["wave_copies"]
+    assert TrainConfig.from_stored(stored).wave_copies == 0 and TrainConfig.from_stored(stored).wave_copy_recipes() == []
+    assert TrainConfig.from_stored(TrainConfig(wave_copies=3).to_dict()).wave_copies == 3
+
+
 def test_recipe_copies_and_their_limits():
     assert TrainConfig().wave_copy_recipes() == [] or TrainConfig().wave_copies > 0
     recipe = TrainConfig(wave_copies=3, speed_range=0.1, vtlp_range=0.05, gain_db=3, noise_snr_db=20)
