@@ -330,6 +330,7 @@ class SearchDisplay:
 
         self.live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
         self.last_finished = None
+        self.printed: set[int] = set()  # trials already given their line
         if self.live:
             self.live.start()
         return self
@@ -339,6 +340,12 @@ class SearchDisplay:
             self.live.stop()
 
     def update(self, progress) -> None:
+        from nas.report import trial_line
+
+        for record in progress.finished_records:  # a line per finished trial (above the live line in a terminal)
+            if record.number not in self.printed:
+                self.printed.add(record.number)
+                say(trial_line(record))
         best = progress.best
         best_text = f"{100 * best.score.value:.2f}% val at {format_bytes(best.total_bytes)} (trial {best.number})" if best else "-"
         remaining = f"{progress.remaining_s / 60:.1f} min" if progress.remaining_s is not None else "estimating"
@@ -383,6 +390,18 @@ def report_study(location, seconds: float | None = None) -> int:
 
 def study_location(args: argparse.Namespace):
     return StudyLocation(args.study, args.storage, Path(args.results_dir))
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from nas.report import list_studies, studies_table
+
+    results_dir = Path(args.results_dir)
+    listings = list_studies(results_dir)
+    if not listings:
+        say(f"no studies under {results_dir} (a study is a folder with the study.db that 'nas search' writes)")
+        return 0
+    console.print(studies_table(listings, results_dir))
+    return 0
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -479,6 +498,7 @@ HANDLERS = {
     "crossval": cmd_crossval,
     "memory": cmd_memory,
     "search": cmd_search,
+    "studies": cmd_studies,
     "pareto": cmd_pareto,
     "plot": cmd_plot,
     "export": cmd_export,

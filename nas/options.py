@@ -308,7 +308,10 @@ def add_search_command(commands) -> None:
 
 
 def add_study_commands(commands) -> None:
-    """nas pareto, plot, export, evaluate: commands on a study or an export"""
+    """nas studies, pareto, plot, export, evaluate: commands on studies or an export"""
+    studies = commands.add_parser("studies", help="list the studies under the results folder: budget, weights, trials, best point")
+    studies.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="where study folders live")
+    studies.set_defaults(command="studies")
     for name, text in [
         ("pareto", "print a study's Pareto front and write pareto.json/csv/html"),
         ("plot", "regenerate a study's pareto.html from its storage (no training)"),

@@ -14,7 +14,18 @@ from rich.table import Table
 
 from nas.device import FLASH, RAM
 from nas.memory import KB, Budget, MemoryBreakdown, format_bytes
-from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, FrontPlotData, front_hypervolume, front_plot_data, log10_range
+from nas.pareto import (
+    DOMINATED,
+    FRONT,
+    GROUPS,
+    OVER_PRUNED,
+    OVER_TRAINED,
+    FrontPlotData,
+    front_hypervolume,
+    front_plot_data,
+    log10_range,
+    select_best,
+)
 from nas.pareto import pareto_front as compute_front
 from nas.record import TrialRecord
 from nas.stats import Accuracy
@@ -85,21 +96,110 @@ def frontend_text(record: TrialRecord) -> str:
     return f"{features.n_fft}/{features.n_mels}" if features.integer else "torchaudio"
 
 
+@dataclass(frozen=True)
+class StudyListing:
+    """One study of a results folder, as `nas studies` lists it."""
+
+    name: str
+    budget: Budget
+    weights: str
+    split: str
+    speaker_folds: int
+    trials: int  # finished: trained, or pruned over budget
+    best: TrialRecord | None  # the most accurate within the budget (the search's objective)
+
+
+def list_studies(results_dir: Path) -> list[StudyListing]:
+    """Every study under a results folder (a folder holding a `study.db` written by `nas search`),
+    by name."""
+    from nas.record import read_records
+    from nas.search import load_existing_study
+    from nas.study import StudyLocation
+
+    listings = []
+    for database in sorted(results_dir.glob("*/study.db")):
+        location = StudyLocation(database.parent.name, None, results_dir)
+        study, settings = load_existing_study(location)
+        records = read_records(study)
+        finished = sum(r.finished for r in records)
+        best = select_best(records, settings.budget)
+        described = (settings.budget, settings.weights, settings.split, settings.speaker_folds)
+        listings.append(StudyListing(location.name, *described, finished, best))
+    return listings
+
+
+def studies_table(listings: list[StudyListing], results_dir: Path) -> Table:
+    table = Table(title=f"Studies under {results_dir} ({len(listings)})")
+    for column in ("study", "budget", "weights", "split", "finished trials", "best within budget", "its test"):
+        table.add_column(column, justify="right" if column in ("finished trials",) else "left")
+    for listing in listings:
+        best = listing.best
+        selection = "val (new voices)" if listing.speaker_folds else "val"
+        table.add_row(
+            listing.name,
+            listing.budget.describe(),
+            listing.weights or "-",
+            listing.split + (f", {listing.speaker_folds} speaker folds" if listing.speaker_folds else ""),
+            str(listing.trials),
+            f"trial {best.number}: {100 * best.score.value:.2f}% {selection} at {format_bytes(best.total_bytes)}" if best else "-",
+            f"{100 * best.test.value:.2f}%" if best else "-",
+        )
+    return table
+
+
+def trial_line(record: TrialRecord) -> str:
+    """One finished trial in words, as the search prints it when it finishes."""
+    if not record.trained:
+        return f"trial {record.number}: {record.describe()} | {format_bytes(record.total_bytes)}: over the budget, not trained"
+    line = f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
+    line += f"val {100 * record.val.value:.2f}%, test {100 * record.test.value:.2f}%"
+    if record.speaker_val is not None:
+        line += f" | new voices: val {100 * record.speaker_val.value:.2f}%, held-out {100 * record.speaker_test.value:.2f}%"
+    return line + (f" | {record.train_seconds:.0f} s" if record.train_seconds is not None else "")
+
+
+def trial_row(record: TrialRecord, summary: StudySummary) -> dict:
+    """Any trial as trials.csv shows it: its state and where it stands against the budget and the
+    front; a trial that did not train (pruned over budget, failed, running) has empty accuracies."""
+    on_front = {r.number for r in summary.front}
+    row = {"trial": record.number, "state": record.state, "over_budget": record.over_budget}
+    row["within_budget"] = record.trained and record.within(summary.budget)
+    row["on_front"] = record.number in on_front
+    if record.trained:
+        return row | front_row(record)
+    return row | {"total_bytes": record.total_bytes, "configuration": record.describe()}
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows as CSV, each 95% interval as two columns (low, high); columns in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    flat_columns = []
+    for column in columns or ["trial"]:
+        flat_columns += [f"{column}_low", f"{column}_high"] if column.endswith("_ci95") else [column]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=flat_columns)
+        writer.writeheader()
+        for row in rows:
+            flat = {}
+            for key, value in row.items():
+                if key.endswith("_ci95"):
+                    flat[f"{key}_low"], flat[f"{key}_high"] = value
+                else:
+                    flat[key] = ";".join(value) if isinstance(value, list) else value
+            writer.writerow(flat)
+
+
 def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
-    """pareto.json, pareto.csv and pareto.html in the study folder; returns the front's rows."""
+    """pareto.json, pareto.csv (the front), trials.csv (every trial) and pareto.html in the study
+    folder; returns the front's rows."""
     rows = [front_row(r) for r in summary.front]
     folder.mkdir(parents=True, exist_ok=True)
     document = {"study": summary.name, "budget_bytes": summary.budget.limit_bytes, "budget_scope": summary.budget.scope, "front": rows}
     (folder / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
-    with (folder / "pareto.csv").open("w", newline="") as handle:
-        columns = [k for k in rows[0] if k not in ("val_ci95", "test_ci95")] if rows else ["trial"]
-        writer = csv.DictWriter(handle, fieldnames=[*columns, "val_ci95_low", "val_ci95_high", "test_ci95_low", "test_ci95_high"])
-        writer.writeheader()
-        for row in rows:
-            flat = {k: row[k] for k in columns}
-            flat |= {"val_ci95_low": row["val_ci95"][0], "val_ci95_high": row["val_ci95"][1]}
-            flat |= {"test_ci95_low": row["test_ci95"][0], "test_ci95_high": row["test_ci95"][1]}
-            writer.writerow(flat)
+    _write_csv(folder / "pareto.csv", rows)
+    _write_csv(folder / "trials.csv", [trial_row(r, summary) for r in summary.records])
     write_front_page(summary, folder / "pareto.html")
     return rows
 

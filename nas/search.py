@@ -359,6 +359,7 @@ class SearchProgress:
     elapsed_s: float
     remaining_s: float | None  # None until a trial of this run has finished
     best: TrialRecord | None  # the most accurate trial within the budget so far
+    finished_records: tuple[TrialRecord, ...] = ()  # this run's finished trials, in trial order
 
 
 class SearchInterrupted(Exception):
@@ -379,6 +380,7 @@ class SearchRun:
     stale_trials: int  # left running by a killed process, now marked failed
     finished_before: int
     started: float = field(default_factory=time.perf_counter)
+    numbers_before: frozenset[int] = frozenset()  # the trials that had finished before this run
 
     def progress(self) -> SearchProgress:
         trials = self.study.get_trials(deepcopy=False)
@@ -396,6 +398,7 @@ class SearchRun:
             elapsed_s=elapsed,
             remaining_s=remaining,
             best=select_best(records, self.options.budget),
+            finished_records=tuple(r for r in finished if r.number not in self.numbers_before),
         )
 
 
@@ -409,7 +412,8 @@ def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None =
         raise NasError(f"--speaker-folds {options.speaker_folds}: needs --split {OFFICIAL} (the folds hold out speakers themselves)")
     study = open_study(options)
     stale = mark_stale_trials_failed(study)
-    return SearchRun(options, study, data_dir, cache_dir, no_cache, stale, finished_count(study))
+    before = frozenset(t.number for t in study.get_trials(deepcopy=False) if TrialRecord.from_trial(t).finished)
+    return SearchRun(options, study, data_dir, cache_dir, no_cache, stale, len(before), numbers_before=before)
 
 
 def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | None = None, poll_s: float = 1.0) -> None:

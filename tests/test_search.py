@@ -3,6 +3,7 @@ resume (new trials, same settings), determinism, Ctrl-C."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -151,12 +152,35 @@ def test_search_writes_the_front_files(searched, capsys):
     front = json.loads((folder / "pareto.json").read_text())["front"]
     assert front and all(row["total_bytes"] <= 4096 for row in front)
     assert (folder / "pareto.csv").read_text().startswith("trial,")
+    with (folder / "pareto.csv").open() as handle:
+        assert [int(row["trial"]) for row in csv.DictReader(handle)] == [row["trial"] for row in front]
+    # every trial, front or not, trained or not, with where it stands
+    with (folder / "trials.csv").open() as handle:
+        trials = list(csv.DictReader(handle))
+    study = load(searched, "s")
+    assert [int(row["trial"]) for row in trials] == [t.number for t in study.trials]
+    assert {int(row["trial"]) for row in trials if row["on_front"] == "True"} == {row["trial"] for row in front}
+    for row, trial in zip(trials, study.trials, strict=True):
+        assert row["state"] == trial.state.name.lower()
+        if row["state"] == "complete":
+            assert float(row["val_accuracy"]) == trial.values[0] and float(row["val_ci95_low"]) <= float(row["val_accuracy"])
     assert "plotly" in (folder / "pareto.html").read_text()
     assert all(Path(row["checkpoint"]).is_file() for row in front)
     assert main(["pareto", "--study", "s", "--results-dir", str(searched)]) == 0
     out = capsys.readouterr().out
     assert "Pareto front of 's'" in out and "pareto.html" in out
     assert "this run" not in out  # a report of a stored study does not time a search that did not run
+
+
+def test_studies_lists_each_study_with_its_best_point(searched, tmp_path, capsys):
+    assert main(["studies", "--results-dir", str(searched)]) == 0
+    out = capsys.readouterr().out
+    study = load(searched, "s")
+    best = max((t for t in study.best_trials), key=lambda t: (t.values[0], -t.number))
+    assert "Studies under" in out and "│ s " in out and "4.00 kB (4,096 B)" in out
+    assert f"trial {best.number}: {100 * best.values[0]:.2f}% val" in out
+    assert main(["studies", "--results-dir", str(tmp_path)]) == 0
+    assert f"no studies under {tmp_path}" in capsys.readouterr().out
 
 
 def test_objective_is_the_integer_engines_validation_accuracy(searched, subset):
@@ -214,13 +238,18 @@ def test_speaker_folds_need_the_official_split(subset, tmp_path, capsys):
 
 def test_resume_continues_with_new_trials(subset, tmp_path, capsys):
     """A second run of the same command adds trials (the first run's stay as they were), and
-    their sampled parameters are new, not a replay of the first run's."""
+    their sampled parameters are new, not a replay of the first run's. Each run prints a line
+    for each trial it finished, and only for those."""
     argv = search_argv(subset, tmp_path, "--study", "r", "--workers", "1")
     assert main([*argv, "--trials", "2"]) == 0
     first = {t.number: (t.params, t.values) for t in load(tmp_path, "r").trials}
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    record = TrialRecord.from_trial(load(tmp_path, "r").trials[1])
+    assert f"trial 1: {record.describe()}" in out and f"val {100 * record.val.value:.2f}%, test {100 * record.test.value:.2f}%" in out
     assert main([*argv, "--trials", "4", "--timeout", "600"]) == 0  # --trials and --timeout may change
-    assert "2 of 4 trials already finished" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 of 4 trials already finished" in out
+    assert "trial 2: " in out and "trial 3: " in out and "trial 0: " not in out and "trial 1: " not in out
     trials = load(tmp_path, "r").trials
     assert len(trials) == 4 and {t.number: (t.params, t.values) for t in trials if t.number in first} == first
     for new in trials[2:]:
