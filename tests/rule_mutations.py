@@ -119,6 +119,12 @@ BUGS = [
     ("Ctrl-C inside a worker's storage write shows a traceback", "nas/search.py", "        if _caused_by_ctrl_c(error):",
      "        if isinstance(error, KeyboardInterrupt):",
      [f"{SEARCH}::test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly"]),
+    # issue 11: study and trial views
+    ("trials.csv marks no trial on the front", "nas/report.py", '    row["on_front"] = record.number in on_front',
+     '    row["on_front"] = False', [f"{SEARCH}::test_search_writes_the_front_files"]),
+    ("a resumed search prints the earlier trials again", "nas/search.py",
+     "finished_records=tuple(r for r in finished if r.number not in self.numbers_before),", "finished_records=tuple(finished),",
+     [f"{SEARCH}::test_resume_continues_with_new_trials"]),
     # issue 10: selecting for new voices, augmentation, running normalisation
     ("objective ignores the speaker folds", "nas/record.py",
      "return self.speaker_val if self.speaker_val is not None else self.val", "return self.val",
