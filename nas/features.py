@@ -114,11 +114,10 @@ class Normaliser:
 
     @staticmethod
     def _running_centred(frames: np.ndarray, mean: np.ndarray, integer: bool) -> np.ndarray:
-        from nas.frontend import running_centre_float, running_centre_integers
+        from nas.frontend import mean_constant, running_centre_float, running_centre_integers
 
         if integer:
-            mean_q = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.int64)
-            return running_centre_integers(np.asarray(frames, np.int64) - mean_q).astype(np.float64)
+            return running_centre_integers(np.asarray(frames, np.int64) - mean_constant(mean)).astype(np.float64)
         return running_centre_float(np.asarray(frames, np.float64) - mean)
 
     def constants(self) -> tuple[np.ndarray, np.ndarray]:

@@ -261,10 +261,15 @@ NORM_FRAC = 12  # output: Q3.12, the integer engine's input at 16-bit state (sat
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
 
 
+def mean_constant(mean: np.ndarray) -> np.ndarray:
+    """The train mean as the device stores it: Q8 integers (int64 here), rounded half up."""
+    return np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.int64)
+
+
 def normalisation_constants(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-coefficient integers for MFCC in Q8: the mean (int32, Q8) and the scale (int32) such
     that round_shift((c - mean) * scale, 16) is (c - mean) / std in Q3.12."""
-    mean_q = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.int64)
+    mean_q = mean_constant(mean)
     scale_q = np.floor(2.0 ** (NORM_SHIFT + NORM_FRAC) / np.asarray(std, np.float64) + 0.5).astype(np.int64)
     if scale_q.max(initial=0) >= 2**31:
         raise ValueError("a coefficient's spread is too small for an int32 normalisation scale")

@@ -29,6 +29,7 @@ from nas.pareto import (
 from nas.pareto import pareto_front as compute_front
 from nas.record import TrialRecord
 from nas.stats import Accuracy
+from nas.study import StudySettings
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,7 @@ class StudyListing:
     """One study of a results folder, as `nas studies` lists it."""
 
     name: str
-    budget: Budget
-    weights: str
-    split: str
-    speaker_folds: int
+    settings: StudySettings  # budget, weights, split, speaker folds, ... as the study stored them
     trials: int  # finished: trained, or pruned over budget
     best: TrialRecord | None  # the most accurate within the budget (the search's objective)
 
@@ -123,8 +121,7 @@ def list_studies(results_dir: Path) -> list[StudyListing]:
         records = read_records(study)
         finished = sum(r.finished for r in records)
         best = select_best(records, settings.budget)
-        described = (settings.budget, settings.weights, settings.split, settings.speaker_folds)
-        listings.append(StudyListing(location.name, *described, finished, best))
+        listings.append(StudyListing(location.name, settings, finished, best))
     return listings
 
 
@@ -133,13 +130,13 @@ def studies_table(listings: list[StudyListing], results_dir: Path) -> Table:
     for column in ("study", "budget", "weights", "split", "finished trials", "best within budget", "its test"):
         table.add_column(column, justify="right" if column in ("finished trials",) else "left")
     for listing in listings:
-        best = listing.best
-        selection = "val (new voices)" if listing.speaker_folds else "val"
+        best, settings = listing.best, listing.settings
+        selection = "val (new voices)" if settings.speaker_folds else "val"
         table.add_row(
             listing.name,
-            listing.budget.describe(),
-            listing.weights or "-",
-            listing.split + (f", {listing.speaker_folds} speaker folds" if listing.speaker_folds else ""),
+            settings.budget.describe(),
+            settings.weights or "-",
+            settings.split + (f", {settings.speaker_folds} speaker folds" if settings.speaker_folds else ""),
             str(listing.trials),
             f"trial {best.number}: {100 * best.score.value:.2f}% {selection} at {format_bytes(best.total_bytes)}" if best else "-",
             f"{100 * best.test.value:.2f}%" if best else "-",
