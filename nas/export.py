@@ -35,7 +35,7 @@ from nas.mfcc import describe_frontend
 from nas.pareto import select_best
 from nas.recipe import TrainConfig
 from nas.record import TrialRecord
-from nas.stats import Accuracy
+from nas.stats import Accuracy, confusion_counts
 from nas.train import load_checkpoint, model_from_checkpoint
 
 EXPORT_FORMAT = "nas-export-v1"
@@ -254,10 +254,8 @@ class Evaluation:
     def reproduces(self) -> bool | None:
         return None if self.stored is None else self.stored == self.accuracy
 
-    def confusion(self) -> np.ndarray:
-        from sklearn.metrics import confusion_matrix
-
-        return confusion_matrix(self.labels, self.predicted, labels=list(range(N_CLASSES)))
+    def confusion(self) -> list[list[int]]:
+        return confusion_counts(self.labels, self.predicted, N_CLASSES)
 
     def classification_report(self) -> str:
         from sklearn.metrics import classification_report

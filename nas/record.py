@@ -33,6 +33,9 @@ class TrialRecord:
     memory: dict | None = None  # MemoryBreakdown.to_dict()
     val: Accuracy | None = None  # the integer engine on the split's validation part: the objective without folds
     test: Accuracy | None = None  # only reported
+    # files per (spoken digit, predicted digit) on the val and test parts, by the same scorer
+    val_confusion: list[list[int]] | None = None
+    test_confusion: list[list[int]] | None = None
     # with --speaker-folds: pooled over the folds (nas.data.fold_speakers), validation speakers'
     # files (the objective) and held-out speakers' files (only reported)
     speaker_val: Accuracy | None = None
@@ -80,6 +83,8 @@ class TrialRecord:
             "quant_config": self.quant_config.to_dict() if self.quant_config else None,
             "feature_config": self.feature_config.to_dict() if self.feature_config else None,
             "memory": self.memory,
+            "val_confusion": self.val_confusion,
+            "test_confusion": self.test_confusion,
             "scored_by": self.scored_by,
             "fake_quant_val_accuracy": self.fake_quant_val_accuracy,
             "int_float_test_agreement": self.int_float_test_agreement,
@@ -121,6 +126,8 @@ class TrialRecord:
             memory=attrs.get("memory"),
             val=accuracy("val"),
             test=accuracy("test"),
+            val_confusion=attrs.get("val_confusion"),
+            test_confusion=attrs.get("test_confusion"),
             scored_by=attrs.get("scored_by"),
             fake_quant_val_accuracy=attrs.get("fake_quant_val_accuracy"),
             int_float_test_agreement=attrs.get("int_float_test_agreement"),

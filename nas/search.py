@@ -270,6 +270,8 @@ def train_candidate(
         memory=memory_breakdown(candidate.model, candidate.quant, candidate.features.on_device).to_dict(),
         val=scores.val if scores is not None else result.val,
         test=scores.test if scores is not None else result.test,
+        val_confusion=(scores or result).confusion["val"],
+        test_confusion=(scores or result).confusion["test"],
         scored_by=SCORED_BY_ENGINE if scores is not None else SCORED_BY_FLOAT,
         fake_quant_val_accuracy=result.val.value,
         int_float_test_agreement=scores.test_agreement if scores is not None else None,

@@ -38,6 +38,14 @@ class Accuracy:
         return f"{100 * self.value:.2f}% [95% CI {100 * low:.1f}-{100 * high:.1f}] ({self.correct}/{self.total})"
 
 
+def confusion_counts(labels, predicted, n_classes: int) -> list[list[int]]:
+    """Files per (spoken class, predicted class), rows spoken: plain lists, so that a trial can
+    store it as an Optuna attribute."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(labels, predicted, labels=list(range(n_classes))).tolist()
+
+
 def mean_interval(values: list[float], lowest: float = 0.0, highest: float = 100.0) -> tuple[float, float, float]:
     """Mean over seeds (accuracies in percent) and a 95% t-interval of that mean, clipped to the
     range an accuracy can take (half-width 0 for a single seed)."""

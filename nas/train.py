@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from nas.formats import QuantConfig
 from nas.models import ModelConfig, RecurrentClassifier
 from nas.quant import attach_fake_quant
 from nas.recipe import TrainConfig
-from nas.stats import Accuracy
+from nas.stats import Accuracy, confusion_counts
 
 CHECKPOINT_FORMAT = "nas-checkpoint-v1"
 
@@ -45,6 +45,7 @@ class IntegerScores:
     val: Accuracy
     test: Accuracy
     test_agreement: float  # share of test files where both predict the same class
+    confusion: dict[str, list[list[int]]]  # "val", "test" -> files per (spoken, predicted digit)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainResult:
     val: Accuracy  # float forward pass (fake-quantized weights for a quantized model)
     test: Accuracy
     stopped_early: bool
+    confusion: dict[str, list[list[int]]]  # of the float forward pass: "val", "test" -> files per (spoken, predicted)
     integer: IntegerScores | None = None  # the integer engine's scores, for a quantized model
     post_training_int8: IntegerScores | None = None  # baseline for a float model: PTQ to int8, integer engine
 
@@ -141,10 +143,12 @@ def predict_logits(model: nn.Module, frames: list[np.ndarray], device: torch.dev
     return logits
 
 
-def evaluate(model: nn.Module, frames: list[np.ndarray], labels: np.ndarray, device: torch.device) -> tuple[Accuracy, float]:
+def evaluate(model: nn.Module, frames: list[np.ndarray], labels: np.ndarray, device: torch.device) -> tuple[Accuracy, float, np.ndarray]:
+    """Accuracy, mean cross-entropy and the predicted classes."""
     logits = predict_logits(model, frames, device)
     loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
-    return Accuracy(int((logits.argmax(axis=1) == labels).sum()), len(labels)), loss
+    predicted = logits.argmax(axis=1)
+    return Accuracy(int((predicted == labels).sum()), len(labels)), loss, predicted
 
 
 def _lr_lambda(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -243,7 +247,7 @@ def train_model(
             scheduler.step()
             total_loss += loss.item() * len(index)
             seen += len(index)
-        val_accuracy, val_loss = evaluate(model, val_frames, val_labels, device)
+        val_accuracy, val_loss, _ = evaluate(model, val_frames, val_labels, device)
         state.epoch += 1
         record = EpochRecord(state.epoch, total_loss / seen, val_loss, val_accuracy.value, time.perf_counter() - started)
         state.history.append(record)
@@ -261,13 +265,19 @@ def train_model(
             on_epoch(record, state)
 
     model.load_state_dict(state.best_state)
-    val, _ = evaluate(model, val_frames, val_labels, device)
+    val, _, val_predicted = evaluate(model, val_frames, val_labels, device)
     test_frames, test_labels = features.part("test")
-    test, _ = evaluate(model, test_frames, test_labels, device)
+    test, _, test_predicted = evaluate(model, test_frames, test_labels, device)
+    n_classes = model_config.n_classes
+    confusion = {
+        "val": confusion_counts(val_labels, val_predicted, n_classes),
+        "test": confusion_counts(test_labels, test_predicted, n_classes),
+    }
     model = model.cpu()
+    result = TrainResult(model, state.history, state.best_epoch, val, test, stopped_early, confusion)
     if quant.quantized:
-        return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early, integer=integer_scores(model, features, quant))
-    return TrainResult(model, state.history, state.best_epoch, val, test, stopped_early, post_training_int8=integer_scores(model, features))
+        return replace(result, integer=integer_scores(model, features, quant))
+    return replace(result, post_training_int8=integer_scores(model, features))
 
 
 def integer_scores(model: RecurrentClassifier, features: FeatureSet, quant: QuantConfig | None = None) -> IntegerScores:
@@ -276,14 +286,15 @@ def integer_scores(model: RecurrentClassifier, features: FeatureSet, quant: Quan
     from nas.intmodel import from_float_model, post_training_int8
 
     engine = from_float_model(model, quant) if quant else post_training_int8(model, features.part("train")[0])
-    scores = {}
+    scores, confusion = {}, {}
     for part in ("val", "test"):
         frames, labels = features.part(part)
         _, classes = engine.predict(frames)
         scores[part] = (Accuracy(int((classes == labels).sum()), len(labels)), classes)
+        confusion[part] = confusion_counts(labels, classes, model.config.n_classes)
     float_classes = predict_logits(model, features.part("test")[0], torch.device("cpu")).argmax(axis=1)
     agreement = float((float_classes == scores["test"][1]).mean()) if len(float_classes) else float("nan")
-    return IntegerScores(scores["val"][0], scores["test"][0], agreement)
+    return IntegerScores(scores["val"][0], scores["test"][0], agreement, confusion)
 
 
 def _resume_block(model, optimizer, scheduler, generator, rng, state: _State) -> dict:

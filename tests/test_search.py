@@ -200,10 +200,14 @@ def test_objective_is_the_integer_engines_validation_accuracy(searched, subset):
             FeatureCache(None),
             Normaliser.from_dict(checkpoint["normaliser"]),
         )
-        scores = {}
+        scores, confusion = {}, {}
         for part in ("val", "test"):
             frames, labels = features.part(part)
-            scores[part] = Accuracy(int((engine.predict(frames)[1] == labels).sum()), len(labels))
+            predicted = engine.predict(frames)[1]
+            scores[part] = Accuracy(int((predicted == labels).sum()), len(labels))
+            confusion[part] = [[int(((labels == s) & (predicted == p)).sum()) for p in range(10)] for s in range(10)]
+        # the stored matrices, by the same engine: rows the spoken digit (the report draws them)
+        assert record.val_confusion == confusion["val"] and record.test_confusion == confusion["test"]
         assert trial.values[0] == scores["val"].value and record.val == scores["val"]
         assert record.test == scores["test"] and record.scored_by == "integer engine"
         assert trial.values[1] == record.total_bytes == record.memory["total_bytes"]
