@@ -67,6 +67,19 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     from nas.report import recording_table, split_table
 
     folder = data_dir(args)
+    if args.html:
+        from nas.datainspect import inspect_data
+        from nas.datapage import data_page
+
+        overview = inspect_data(folder, args.split)
+        data_page(overview).write(Path(args.html))
+        say(
+            f"wrote {args.html}: {len(overview.files)} recordings, {len(overview.failed)} failing a check, "
+            f"{len(overview.flagged)} flagged (clipped or quiet)"
+        )
+        for name, what in overview.failed:
+            say(f"{name}: {what}", error_console)
+        return 0
     recordings = list_recordings(folder)
     if not args.file:
         console.print(split_table(make_split(recordings, args.split), str(folder)))
@@ -371,6 +384,7 @@ def report_study(location, seconds: float | None = None) -> int:
     study, settings = load_existing_study(location)
     summary = summarize_study(location.name, settings.budget, settings.weights, read_records(study))
     write_front_files(summary, location.study_dir)
+    write_report(summary, settings, location.study_dir / REPORT_PAGE)
     finished, over = summary.finished, summary.over_budget
     if not summary.front:
         raise NasError(
@@ -381,7 +395,8 @@ def report_study(location, seconds: float | None = None) -> int:
     took = f" | this run {seconds / 60:.1f} min" if seconds is not None else ""
     say(
         f"{len(finished)} finished trials ({len(over)} over budget = {100 * len(over) / len(finished):.0f}%, pruned before training) | "
-        f"validation hypervolume {summary.hypervolume():.4f}{took} | files: {location.study_dir}/pareto.json, pareto.csv, pareto.html"
+        f"validation hypervolume {summary.hypervolume():.4f}{took} | files: {location.study_dir}/pareto.json, pareto.csv, trials.csv, "
+        f"{REPORT_PAGE}"
     )
     install = "" if shutil.which("optuna-dashboard") else " (install it with: .venv/bin/pip install -e '.[dashboard]')"
     say(f"dashboard: optuna-dashboard {location.storage_url}{install}")
@@ -408,16 +423,26 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     return report_study(study_location(args))
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
+REPORT_PAGE = "report.html"  # in the study folder, written by search, pareto and report
+
+
+def write_report(summary, settings, path: Path) -> None:
+    from nas.studypage import study_page
+
+    study_page(summary, settings).write(path)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
     from nas.record import read_records
-    from nas.report import summarize_study, write_front_page
+    from nas.report import summarize_study
     from nas.search import load_existing_study
 
     location = study_location(args)
     study, settings = load_existing_study(location)
-    path = location.study_dir / "pareto.html"
-    write_front_page(summarize_study(location.name, settings.budget, settings.weights, read_records(study)), path)
-    say(f"wrote {path}")
+    summary = summarize_study(location.name, settings.budget, settings.weights, read_records(study))
+    path = Path(args.out) if args.out else location.study_dir / REPORT_PAGE
+    write_report(summary, settings, path)
+    say(f"wrote {path} ({len(summary.records)} trials, {len(summary.front)} front points; one file, opens offline in a browser)")
     return 0
 
 
@@ -463,7 +488,8 @@ def optional_data_dir(args: argparse.Namespace) -> Path | None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.export import evaluate, load_export
-    from nas.report import confusion_figure, confusion_table
+    from nas.figures import confusion_figure
+    from nas.report import confusion_table
 
     result = evaluate(load_export(Path(args.export_dir)), data_dir(args), args.split, args.part, feature_cache(args), run_c=args.c)
     say(f"{args.export_dir}: integer engine on the {result.part} part of split '{result.split}': {result.accuracy}")
@@ -485,7 +511,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     console.print(confusion_table(result.confusion()))
     if args.html:
         title = f"{args.export_dir}: {result.part} part of split '{result.split}', {result.accuracy}"
-        confusion_figure(result.confusion(), title).write_html(args.html, include_plotlyjs=True)
+        confusion_figure({f"{result.part} part": result.confusion()}, title).write_html(args.html, include_plotlyjs=True)
         say(f"wrote {args.html}")
     return 1 if result.reproduces is False else 0
 
@@ -500,7 +526,7 @@ HANDLERS = {
     "search": cmd_search,
     "studies": cmd_studies,
     "pareto": cmd_pareto,
-    "plot": cmd_plot,
+    "report": cmd_report,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
 }

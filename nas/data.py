@@ -23,6 +23,7 @@ SAMPLE_RATE = 8000
 SAMPLE_BYTES = 2  # 16-bit PCM
 PCM_SCALE = 32768  # int16 samples / PCM_SCALE = audio in [-1, 1)
 N_DIGITS = 10
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # class names on plots
 FSDD_VERSION = "1.0.10"
 FSDD_FILE_COUNT = 3000
 DATA_ENV = "NAS_DATA_DIR"

@@ -23,6 +23,22 @@ MEMORY_MODEL_VERSION = 2
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 
 
+# The parts of a breakdown, in the order every table and chart shows them: (key of `to_dict()`,
+# region, the category of `nas.device` lines it sums).
+MEMORY_PARTS = (
+    ("weight_bytes", FLASH, "weights"),
+    ("bias_bytes", FLASH, "biases"),
+    ("meta_bytes", FLASH, "meta"),
+    ("table_bytes", FLASH, "tables"),
+    ("frontend_bytes", FLASH, "frontend"),
+    ("state_bytes", RAM, "state"),
+    ("buffer_bytes", RAM, "buffers"),
+    ("scratch_bytes", RAM, "scratch"),
+    ("padding_bytes", RAM, "padding"),
+    ("stack_bytes", RAM, "stack"),
+)
+
+
 def budget_bytes_from_kb(budget_kb: float) -> int:
     """--budget-kb means "at most": round down to whole bytes."""
     return math.floor(budget_kb * KB)
@@ -151,21 +167,13 @@ class MemoryBreakdown:
         return scoped_bytes(self.to_dict(), scope)
 
     def to_dict(self) -> dict:
-        return {
-            "weight_bytes": self.weight_bytes,
-            "bias_bytes": self.bias_bytes,
-            "meta_bytes": self.meta_bytes,
-            "table_bytes": self.table_bytes,
-            "frontend_bytes": self.frontend_bytes,
-            "flash_bytes": self.flash_bytes,
-            "state_bytes": self.state_bytes,
-            "buffer_bytes": self.buffer_bytes,
-            "scratch_bytes": self.scratch_bytes,
-            "padding_bytes": self.padding_bytes,
-            "stack_bytes": self.stack_bytes,
-            "ram_bytes": self.ram_bytes,
-            "total_bytes": self.total_bytes,
-        }
+        """Each part's bytes (MEMORY_PARTS), the flash part first, then flash_bytes, the RAM
+        part, ram_bytes and total_bytes."""
+        totals: dict[str, int] = {}
+        for region, total in ((FLASH, self.flash_bytes), (RAM, self.ram_bytes)):
+            totals |= {key: self._sum(category) for key, where, category in MEMORY_PARTS if where == region}
+            totals[f"{region}_bytes"] = total
+        return totals | {"total_bytes": self.total_bytes}
 
 
 def memory_breakdown(model: ModelConfig, quant: QuantConfig, features, _continuous: bool = False) -> MemoryBreakdown:

@@ -206,10 +206,16 @@ def add_data_commands(commands) -> None:
     verify.add_argument("--checksums", help="sha256sum file (default: SHA256SUMS beside the data, else the bundled v1.0.10 list)")
     verify.add_argument("--allow-subset", action="store_true", help="accept a partial copy (missing files are not an error)")
     verify.set_defaults(command="data verify")
-    inspect = actions.add_parser("inspect", help="show a split's parts, or one file's details")
+    inspect = actions.add_parser("inspect", help="show a split's parts, or one file's details; --html: a page of the whole dataset")
     add_data_options(inspect, cache=False)
     add_split_option(inspect)
     inspect.add_argument("file", nargs="*", help="recording file names to describe (e.g. 3_theo_12.wav)")
+    inspect.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a page of the dataset: durations, counts, levels, the split's parts, MFCC images and every file failing a check "
+        "(default: no page)",
+    )
     inspect.set_defaults(command="data inspect")
     download = actions.add_parser("download", help="fetch FSDD v1.0.10 (recordings only) and verify it")
     download.add_argument("--dest", help="target folder (default: the project's data/fsdd/recordings)")
@@ -308,17 +314,21 @@ def add_search_command(commands) -> None:
 
 
 def add_study_commands(commands) -> None:
-    """nas studies, pareto, plot, export, evaluate: commands on studies or an export"""
+    """nas studies, pareto, report, export, evaluate: commands on studies or an export"""
     studies = commands.add_parser("studies", help="list the studies under the results folder: budget, weights, trials, best point")
     studies.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="where study folders live")
     studies.set_defaults(command="studies")
-    for name, text in [
-        ("pareto", "print a study's Pareto front and write pareto.json/csv/html"),
-        ("plot", "regenerate a study's pareto.html from its storage (no training)"),
-    ]:
-        command = commands.add_parser(name, help=text)
-        add_study_options(command, DEFAULT_STUDY)
-        command.set_defaults(command=name)
+    pareto = commands.add_parser("pareto", help="print a study's Pareto front; write pareto.json, pareto.csv, trials.csv and report.html")
+    add_study_options(pareto, DEFAULT_STUDY)
+    pareto.set_defaults(command="pareto")
+    report = commands.add_parser(
+        "report",
+        aliases=["plot"],  # `nas plot` wrote the chart alone before the report page
+        help="write a study's report page: front, history, memory, confusion matrices, every trial (offline HTML; no training)",
+    )
+    add_study_options(report, DEFAULT_STUDY)
+    report.add_argument("--out", help="the page to write (default: <study folder>/report.html)")
+    report.set_defaults(command="report")
 
     export = commands.add_parser(
         "export", help="write a finished trial's model.pt, model.json, weights.bin, C code and README (no retraining)"

@@ -60,7 +60,8 @@ def hypervolume(points: list[Point], budget_bytes: int) -> float:
 
 
 def front_hypervolume(records: list[TrialRecord], budget: Budget, part: str = "val") -> float:
-    """Hypervolume of the trained trials within the budget, by validation or test accuracy."""
+    """Hypervolume of the trained trials within the budget, by validation ("val"), test ("test") or
+    the objective ("score": the folds' validation speakers with --speaker-folds, else "val")."""
     return hypervolume([(getattr(r, part).value, r.total_bytes) for r in candidates(records, budget)], budget.limit_bytes)
 
 
@@ -110,3 +111,37 @@ def front_plot_data(records: list[TrialRecord], budget: Budget) -> FrontPlotData
 def log10_range(range_kb: tuple[float, float]) -> list[float]:
     """A log axis's range is given in log10 units (plotly), not in data units."""
     return [math.log10(range_kb[0]), math.log10(range_kb[1])]
+
+
+@dataclass(frozen=True)
+class HistoryPlotData:
+    """How the search progressed: after each finished trial (in trial-number order), the most
+    accurate trial within the budget so far and the hypervolume of the objective so far."""
+
+    trial_numbers: list[int]
+    best_score: list[float | None]  # the objective (TrialRecord.score) of the best so far; None before any
+    best_trial: list[int | None]
+    hypervolume: list[float]  # front_hypervolume(..., "score") of the trials so far
+
+
+def history_plot_data(records: list[TrialRecord], budget: Budget) -> HistoryPlotData:
+    finished = sorted((r for r in records if r.finished), key=lambda r: r.number)
+    numbers, scores, bests, volumes = [], [], [], []
+    for index, record in enumerate(finished):
+        so_far = finished[: index + 1]
+        best = select_best(so_far, budget)
+        numbers.append(record.number)
+        scores.append(best.score.value if best else None)
+        bests.append(best.number if best else None)
+        volumes.append(front_hypervolume(so_far, budget, "score"))
+    return HistoryPlotData(numbers, scores, bests, volumes)
+
+
+def log_ticks(range_kb: tuple[float, float]) -> list[float]:
+    """Tick values of a log axis in kB: the 1-2-3-5 series inside the range (plotly's own labels of
+    a log axis's minor ticks crowd into unreadable digits)."""
+    low, high = range_kb
+    ticks = []
+    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        ticks += [m * 10.0**exponent for m in (1, 2, 3, 5) if low <= m * 10.0**exponent <= high]
+    return ticks

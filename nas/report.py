@@ -1,4 +1,4 @@
-"""Reports: a study's summary, its front as rows, pareto.json / pareto.csv / pareto.html, and the
+"""Reports: a study's summary, its front as rows, pareto.json / pareto.csv / trials.csv, and the
 rich tables the command line prints. Everything is computed by `nas.pareto` and `nas.record`;
 this module only lays it out."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +14,7 @@ from rich.table import Table
 from nas.device import FLASH, RAM
 from nas.memory import KB, Budget, MemoryBreakdown, format_bytes
 from nas.pareto import (
-    DOMINATED,
-    FRONT,
-    GROUPS,
-    OVER_PRUNED,
-    OVER_TRAINED,
-    FrontPlotData,
     front_hypervolume,
-    front_plot_data,
-    log10_range,
     select_best,
 )
 from nas.pareto import pareto_front as compute_front
@@ -189,108 +180,15 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
-    """pareto.json, pareto.csv (the front), trials.csv (every trial) and pareto.html in the study
-    folder; returns the front's rows."""
+    """pareto.json, pareto.csv (the front) and trials.csv (every trial) in the study folder;
+    returns the front's rows. (The page is `nas.studypage`'s.)"""
     rows = [front_row(r) for r in summary.front]
     folder.mkdir(parents=True, exist_ok=True)
     document = {"study": summary.name, "budget_bytes": summary.budget.limit_bytes, "budget_scope": summary.budget.scope, "front": rows}
     (folder / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
     _write_csv(folder / "pareto.csv", rows)
     _write_csv(folder / "trials.csv", [trial_row(r, summary) for r in summary.records])
-    write_front_page(summary, folder / "pareto.html")
     return rows
-
-
-# ------------------------------------------------------------------------------------- the page
-def _percent(accuracy: Accuracy) -> str:
-    low, high = accuracy.interval()
-    return f"{100 * accuracy.value:.2f}% (95% interval {100 * low:.1f}-{100 * high:.1f}%, {accuracy.correct} of {accuracy.total} files)"
-
-
-def hover_text(record: TrialRecord) -> str:
-    """What a point says on hover, in words."""
-    size = f"{format_bytes(record.total_bytes)} in total"
-    if record.memory and "flash_bytes" in record.memory:
-        size += f" (flash {record.memory['flash_bytes']:,} B, RAM {record.memory['ram_bytes']:,} B; front-end {frontend_text(record)})"
-    if not record.trained:
-        return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
-    text = f"trial {record.number}: {record.describe()}<br>{size}<br>"
-    text += f"validation accuracy {_percent(record.val)}<br>test accuracy {_percent(record.test)}"
-    if record.speaker_val is not None:
-        text += (
-            f"<br>new voices (folds {', '.join(record.held_out_speakers or ())}): validation speakers {_percent(record.speaker_val)}, "
-            f"held-out speakers {_percent(record.speaker_test)}"
-        )
-    return text
-
-
-STYLES = {
-    DOMINATED: dict(color="#9aa5b1", size=8, symbol="circle"),
-    OVER_TRAINED: dict(color="#d64545", size=8, symbol="x"),
-    FRONT: dict(color="#1f6feb", size=12, symbol="diamond"),
-    OVER_PRUNED: dict(color="#d64545", size=7, symbol="line-ns-open"),
-}
-
-
-def front_figure(data: FrontPlotData, title: str):
-    """Validation accuracy against total kB on a log axis: the front as a step line, dominated
-    trials in grey, trained trials over the budget as crosses, pruned ones as ticks at 0%."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    for name in GROUPS:
-        rows = data.groups[name]
-        if not rows and name != FRONT:
-            continue
-        figure.add_trace(
-            go.Scatter(
-                x=[r.total_bytes / KB for r in rows],
-                y=[100 * r.score.value if r.trained else 0.0 for r in rows],
-                mode="lines+markers" if name == FRONT else "markers",
-                line=dict(shape="hv", color=STYLES[FRONT]["color"]) if name == FRONT else None,
-                marker=STYLES[name],
-                name=f"{name} ({len(rows)})",
-                text=[hover_text(r) for r in rows],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
-    # The budget line is a shape (data units), its label an annotation: on a log axis plotly
-    # places annotations in log10 units, so the label's x is log10 of the budget in kB.
-    budget_kb = data.budget_kb
-    figure.add_vline(x=budget_kb, line=dict(color="#d64545", dash="dash"))
-    figure.add_annotation(
-        x=math.log10(budget_kb),
-        xref="x",
-        y=1,
-        yref="paper",
-        text=f"budget {budget_kb:g} kB ({data.budget.scope})",
-        showarrow=False,
-        xanchor="right",
-        yanchor="bottom",
-    )
-    figure.update_layout(
-        title=title,
-        xaxis=dict(
-            title="memory on the device, total_bytes (kB, 1 kB = 1024 B, log scale)", type="log", range=log10_range(data.x_range_kb)
-        ),
-        yaxis=dict(title="validation accuracy (the objective), integer engine (%)"),
-        template="plotly_white",
-        hovermode="closest",
-        legend=dict(title="trials"),
-    )
-    return figure
-
-
-def front_title(summary: StudySummary) -> str:
-    return (
-        f"nas study '{summary.name}': {summary.weights} weights within {summary.budget.limit_bytes / KB:g} kB "
-        f"({summary.budget.scope}): validation accuracy against memory"
-    )
-
-
-def write_front_page(summary: StudySummary, path: Path) -> None:
-    figure = front_figure(front_plot_data(summary.records, summary.budget), front_title(summary))
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
 
 
 # ---------------------------------------------------------------------------------- terminal
@@ -375,25 +273,6 @@ def confusion_table(matrix) -> Table:
     for digit, row in enumerate(matrix):
         table.add_row(str(digit), *[(f"[bold]{v}[/bold]" if i == digit else (f"[red]{v}[/red]" if v else "·")) for i, v in enumerate(row)])
     return table
-
-
-def confusion_figure(matrix, title: str):
-    import plotly.graph_objects as go
-
-    digits = [str(d) for d in range(len(matrix))]
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=digits,
-            y=digits,
-            colorscale="Blues",
-            text=matrix,
-            texttemplate="%{text}",
-            hovertemplate="spoken %{y}, predicted %{x}: %{z} files<extra></extra>",
-        )
-    )
-    figure.update_layout(title=title, xaxis_title="predicted digit", yaxis=dict(title="spoken digit", autorange="reversed"))
-    return figure
 
 
 # ------------------------------------------------------------------------------------- data

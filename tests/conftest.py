@@ -33,6 +33,27 @@ def fsdd_dir() -> Path:
     return real_data_dir()
 
 
+@pytest.fixture(scope="session")
+def subset(fsdd_dir, tmp_path_factory):
+    """Takes 0-13 of every digit and speaker (840 files): the official split's test (0-4) and
+    validation (5-9) parts in small, and 4 takes to train on."""
+    return link_subset(fsdd_dir, tmp_path_factory.mktemp("subset") / "data", lambda name: index_of(name) < 14)
+
+
+def search_argv(subset, results, *extra):
+    return ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(subset), "--results-dir", str(results), *extra]
+
+
+@pytest.fixture(scope="session")
+def searched(subset, tmp_path_factory):
+    """A finished 3-trial search of the smoke space, study 's' (read only: tests must not change it)."""
+    from nas.cli import main
+
+    results = tmp_path_factory.mktemp("searched")
+    assert main([*search_argv(subset, results, "--study", "s", "--workers", "1", "--trials", "3")]) == 0
+    return results
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Every test runs as `nas train` and the search workers do, with one torch thread, whatever

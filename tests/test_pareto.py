@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from nas.architecture import ModelConfig
+from nas.figures import front_figure
 from nas.formats import QuantConfig
 from nas.memory import KB, Budget, memory_breakdown
 from nas.pareto import (
@@ -20,16 +21,19 @@ from nas.pareto import (
     classify,
     front_hypervolume,
     front_plot_data,
+    history_plot_data,
     hypervolume,
+    log_ticks,
     pareto_front,
     select_best,
 )
 from nas.record import TrialRecord
-from nas.report import front_figure, summarize_study, write_front_files
+from nas.report import summarize_study, write_front_files
 from nas.search import DIRECTIONS, open_study
 from nas.space import load_space
 from nas.stats import Accuracy
-from nas.study import SearchOptions, StudyLocation
+from nas.study import SearchOptions, StudyLocation, StudySettings
+from nas.studypage import study_page
 
 
 def trained(number: int, correct: int, hidden: int, test_correct: int | None = None) -> TrialRecord:
@@ -154,8 +158,10 @@ def test_chart_puts_the_budget_label_at_the_budget_on_its_log_axis(tmp_path):
     # the page that `nas search` writes carries the same layout
     summary = summarize_study("t", BUDGET, "pow2", RECORDS)
     write_front_files(summary, tmp_path)
-    page = (tmp_path / "pareto.html").read_text()
-    layout = json.loads(re.search(r'"annotations":(\[.*?\])', page).group(1))
+    settings = StudySettings(BUDGET.limit_bytes, BUDGET.scope, "pow2", "official", 0, "tpe", {})
+    page = study_page(summary, settings).html()
+    front_div = page[page.index('id="figure-front"') :]
+    layout = json.loads(re.search(r'"annotations":(\[.*?\])', front_div).group(1))
     assert math.isclose(10 ** layout[0]["x"], budget_kb)
     front = json.loads((tmp_path / "pareto.json").read_text())["front"]
     assert [row["trial"] for row in front] == [0, 2, 4]
@@ -186,3 +192,27 @@ def test_a_trial_still_being_written_reads_as_unscored():
     record = TrialRecord.from_trial(study.trials[0])
     assert record.state == "running" and record.val is None and record.test is None and not record.trained
     assert pareto_front([record], BUDGET) == [] and classify([record], BUDGET)[OVER_PRUNED] == []
+
+
+def test_history_follows_the_best_within_the_budget_trial_by_trial():
+    history = history_plot_data(RECORDS, BUDGET)
+    finished = sorted((r for r in RECORDS if r.finished), key=lambda r: r.number)
+    assert history.trial_numbers == [r.number for r in finished]
+    for index, number in enumerate(history.trial_numbers):
+        so_far = [r for r in finished if r.number <= number]
+        best = select_best(so_far, BUDGET)
+        assert history.best_trial[index] == (best.number if best else None)
+        assert history.best_score[index] == (best.val.value if best else None)
+        assert history.hypervolume[index] == front_hypervolume(so_far, BUDGET)
+    assert history.hypervolume == sorted(history.hypervolume)  # never falls
+    over = [r.number for r in RECORDS if r.trained and not r.within(BUDGET)]
+    assert over and all(b not in over for b in history.best_trial)
+
+
+def test_log_axis_ticks_are_round_values_inside_the_range():
+    assert log_ticks((2.4, 45.0)) == [3, 5, 10, 20, 30]
+    assert log_ticks((0.8, 2.5)) == pytest.approx([1, 2])
+    low, high = front_plot_data(RECORDS, BUDGET).x_range_kb
+    figure = front_figure(front_plot_data(RECORDS, BUDGET), "t")
+    assert list(figure.layout.xaxis.tickvals) == log_ticks((low, high))
+    assert all(text.endswith(" kB") for text in figure.layout.xaxis.ticktext)

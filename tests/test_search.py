@@ -31,28 +31,11 @@ from nas.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
 from nas.stats import Accuracy
 from nas.study import SearchOptions, StudyLocation
 from nas.train import load_checkpoint, model_from_checkpoint
-from tests.conftest import REPO, index_of, link_subset
-
-
-@pytest.fixture(scope="module")
-def subset(fsdd_dir, tmp_path_factory):
-    return link_subset(fsdd_dir, tmp_path_factory.mktemp("subset") / "data", lambda name: index_of(name) < 14)
-
-
-def search_argv(subset, results, *extra):
-    return ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(subset), "--results-dir", str(results), *extra]
+from tests.conftest import REPO, search_argv
 
 
 def load(results: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{results / name / 'study.db'}")
-
-
-@pytest.fixture(scope="module")
-def searched(subset, tmp_path_factory):
-    """A finished 3-trial search of the smoke space (read only: tests must not change it)."""
-    results = tmp_path_factory.mktemp("searched")
-    assert main([*search_argv(subset, results, "--study", "s", "--workers", "1", "--trials", "3")]) == 0
-    return results
 
 
 def test_default_space_file_loads():
@@ -164,11 +147,11 @@ def test_search_writes_the_front_files(searched, capsys):
         assert row["state"] == trial.state.name.lower()
         if row["state"] == "complete":
             assert float(row["val_accuracy"]) == trial.values[0] and float(row["val_ci95_low"]) <= float(row["val_accuracy"])
-    assert "plotly" in (folder / "pareto.html").read_text()
+    assert "All trials (3)" in (folder / "report.html").read_text()
     assert all(Path(row["checkpoint"]).is_file() for row in front)
     assert main(["pareto", "--study", "s", "--results-dir", str(searched)]) == 0
     out = capsys.readouterr().out
-    assert "Pareto front of 's'" in out and "pareto.html" in out
+    assert "Pareto front of 's'" in out and "trials.csv, report.html" in out
     assert "this run" not in out  # a report of a stored study does not time a search that did not run
 
 

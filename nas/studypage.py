@@ -1,0 +1,151 @@
+"""`nas report`: one self-contained page of a study. The Pareto chart, the search's history, the
+memory of each front point, the confusion matrices of the most accurate trial within the budget
+and a sortable table of every trial; all read from the study's storage (no data, no training).
+"""
+
+from __future__ import annotations
+
+from nas.figures import confusion_figure, front_figure, history_figure, memory_figure, study_label
+from nas.htmlpage import Cell, Page
+from nas.memory import KB, format_bytes
+from nas.pareto import FRONT, GROUPS, classify, front_plot_data, history_plot_data, select_best
+from nas.record import TrialRecord
+from nas.report import StudySummary, frontend_text
+from nas.stats import Accuracy
+from nas.study import StudySettings
+
+TRIAL_COLUMNS = [
+    "trial",
+    "state",
+    "where",
+    "cell",
+    "layers",
+    "hidden",
+    "MFCC",
+    "front-end",
+    "weights",
+    "bits",
+    "flash (B)",
+    "RAM (B)",
+    "total (kB)",
+    "val accuracy (%)",
+    "val 95% interval",
+    "test accuracy (%)",
+    "test 95% interval",
+    "new voices: val speakers (%)",
+    "new voices: held-out speakers (%)",
+    "epochs (best/run)",
+    "train time (s)",
+]
+
+
+def objective_name(settings: StudySettings) -> str:
+    return "validation-speaker accuracy (new voices)" if settings.speaker_folds else "validation accuracy"
+
+
+def _accuracy_cells(accuracy: Accuracy | None) -> list[Cell]:
+    if accuracy is None:
+        return [Cell("", float("nan")), Cell("")]
+    low, high = accuracy.interval()
+    return [Cell(f"{100 * accuracy.value:.2f}", 100 * accuracy.value), Cell(f"{100 * low:.1f}-{100 * high:.1f}")]
+
+
+def _number(value: float | int | None, text: str | None = None) -> Cell:
+    return Cell("" if value is None else (text or f"{value:,}"), float("nan") if value is None else float(value))
+
+
+def trial_cells(record: TrialRecord, where: str) -> list[Cell]:
+    """One trial as a row of the table (TRIAL_COLUMNS)."""
+    model, quant, memory = record.model_config, record.quant_config, record.memory or {}
+    new_voices = _accuracy_cells(record.speaker_val)[:1] + _accuracy_cells(record.speaker_test)[:1]
+    epochs = f"{record.best_epoch}/{record.epochs_run}" if record.epochs_run is not None else ""
+    return [
+        _number(record.number, str(record.number)),
+        Cell(record.state),
+        Cell(where),
+        Cell(model.cell if model else ""),
+        _number(model.layers if model else None),
+        _number(model.hidden if model else None),
+        _number(model.n_input if model else None),
+        Cell(frontend_text(record)),
+        Cell(quant.weights if quant else ""),
+        _number(quant.weight_bits if quant else None),
+        _number(memory.get("flash_bytes")),
+        _number(memory.get("ram_bytes")),
+        _number(None if record.total_bytes is None else record.total_bytes / KB, f"{(record.total_bytes or 0) / KB:.2f}"),
+        *_accuracy_cells(record.val),
+        *_accuracy_cells(record.test),
+        *new_voices,
+        _number(record.epochs_run, epochs),
+        _number(record.train_seconds, None if record.train_seconds is None else f"{record.train_seconds:.0f}"),
+    ]
+
+
+def _where(records: list[TrialRecord], groups: dict[str, list[TrialRecord]]) -> dict[int, str]:
+    where = {r.number: r.state for r in records}  # failed, running, pruned for another reason
+    for name in GROUPS:
+        where |= {r.number: name for r in groups[name]}
+    return where
+
+
+def study_page(summary: StudySummary, settings: StudySettings) -> Page:
+    records, budget = summary.records, summary.budget
+    label = study_label(summary.name, summary.weights, budget)
+    objective = objective_name(settings)
+    page = Page(f"nas report: {label}")
+    finished = summary.finished
+    best = select_best(records, budget)
+    failed, running, over = (sum(r.state == "fail" for r in records), sum(r.state == "running" for r in records), len(summary.over_budget))
+    trials = f"{len(finished)} finished: {len(finished) - over} trained, {over} over the budget (pruned before training)"
+    facts = [
+        ("trials", f"{trials}; {failed} failed, {running} running"),
+        ("budget", budget.describe()),
+        ("searched", f"weights {summary.weights or 'any'}, split '{settings.split}', sampler {settings.sampler}, seed {settings.seed}"),
+        ("objective", f"{objective}, integer engine" + (f" ({settings.speaker_folds} speaker folds)" if settings.speaker_folds else "")),
+        ("front", f"{len(summary.front)} points; hypervolume of the objective {summary.hypervolume('score'):.4f}"),
+    ]
+    if best is not None:
+        scores = f"{objective} {100 * best.score.value:.2f}%, test {100 * best.test.value:.2f}% (only reported)"
+        where = f"trial {best.number}: {best.describe()}, {format_bytes(best.total_bytes)}"
+        facts.append(("most accurate within the budget", f"{where}; {scores}"))
+    page.facts(facts)
+
+    page.heading("Accuracy against memory")
+    page.note("Each point is a trial; hover for its configuration. The front: no other trial within the budget is as accurate and "
+              "smaller. Crosses trained but ended over the budget; ticks at 0% were over the budget and never trained.")  # fmt: skip
+    page.figure(front_figure(front_plot_data(records, budget), f"{label}: {objective} against memory", objective), "front", 560)
+
+    page.heading("How the search progressed")
+    page.figure(history_figure(history_plot_data(records, budget), f"{label}: progress over trials", objective), "history", 420)
+
+    page.heading("Memory of each front point")
+    page.note("The analytic memory model's parts (flash: packed weights, biases, shifts, activation table, front-end tables; "
+              "RAM: state, buffers, scratch, padding, stack reserve); the compiler's sections equal them.")  # fmt: skip
+    if summary.front:
+        page.figure(memory_figure(summary.front, budget, f"{label}: bytes of each front point"), "memory", 480)
+    else:
+        page.note("No trial within the budget has finished training yet.")
+
+    page.heading("Confusion matrices of the most accurate trial within the budget")
+    if best is None:
+        page.note("No trial within the budget has finished training yet.")
+    elif best.val_confusion is None or best.test_confusion is None:
+        page.note(f"Trial {best.number} was trained before nas stored confusion matrices with each trial; "
+                  f"'nas export --trial {best.number}' then 'nas evaluate EXPORT --html FILE' draws it.")  # fmt: skip
+    else:
+        matrices = {
+            f"validation part ({best.val.correct} of {best.val.total} correct)": best.val_confusion,
+            f"test part, only reported ({best.test.correct} of {best.test.total} correct)": best.test_confusion,
+        }
+        title = f"{label}: trial {best.number} ({best.describe()}), {best.scored_by}"
+        page.figure(confusion_figure(matrices, title), "confusion", 520)
+
+    page.heading(f"All trials ({len(records)})")
+    page.note("Click a column's header to sort by it; front points are shaded. Accuracies by the integer engine for quantized trials, "
+              "with 95% Wilson intervals.")  # fmt: skip
+    where = _where(records, classify(records, budget))
+    columns = TRIAL_COLUMNS if any(r.speaker_val is not None for r in records) else [c for c in TRIAL_COLUMNS if "new voices" not in c]
+    keep = [TRIAL_COLUMNS.index(c) for c in columns]
+    rows = [[trial_cells(r, where[r.number])[i] for i in keep] for r in records]
+    page.table("trials", columns, rows, ["front" if where[r.number] == FRONT else "" for r in records])
+    return page
