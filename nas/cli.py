@@ -325,6 +325,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"budget {options.budget.describe()} | space {options.space.source} | weights {', '.join(options.searched_space.weights)} | "
         f"{run.finished_before} of {options.trials} trials already finished{stale}"
     )
+    if run.finished_before < options.trials:
+        from nas.estimate import estimate_search
+        from nas.record import read_records
+
+        say(estimate_search(options, run.split, read_records(run.study)).describe())
     try:
         with SearchDisplay() as display:
             run_workers(run, display.update)

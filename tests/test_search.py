@@ -233,9 +233,13 @@ def test_resume_continues_with_new_trials(subset, tmp_path, capsys):
     out = capsys.readouterr().out
     record = TrialRecord.from_trial(load(tmp_path, "r").trials[1])
     assert f"trial 1: {record.describe()}" in out and f"val {100 * record.val.value:.2f}%, test {100 * record.test.value:.2f}%" in out
+    assert "estimate: about" in out and "an epoch measured here: GRU 1x" in out  # a new study is timed before it starts
     assert main([*argv, "--trials", "4", "--timeout", "600"]) == 0  # --trials and --timeout may change
     out = capsys.readouterr().out
     assert "2 of 4 trials already finished" in out
+    assert "estimate: about" in out and "this study's 2 trained trials" in out  # a resumed one from its own trials
+    assert main([*argv, "--trials", "2"]) == 0
+    assert "estimate:" not in capsys.readouterr().out  # nothing left to run
     assert "trial 2: " in out and "trial 3: " in out and "trial 0: " not in out and "trial 1: " not in out
     trials = load(tmp_path, "r").trials
     assert len(trials) == 4 and {t.number: (t.params, t.values) for t in trials if t.number in first} == first

@@ -1,0 +1,143 @@
+"""How long a search will take, said before it starts.
+
+A resumed study already knows: the mean training time of its finished trials. A new one is timed
+here, in a few seconds (after a short warm-up: a worker's first trial pays one-time set-up that
+later trials do not): the space is sampled (a random sampler, the memory model only) for the
+share of configurations within the budget and a typical model of each cell (the median hidden
+size that fits); each typical model trains two epochs on random frames shaped like the split's
+recordings (their lengths from the WAV files' sizes, a fifth of the files), the same training
+code a trial runs, on one thread as a worker does. A trial is then `epochs` epochs (early stopping
+ends some sooner: the estimate is an upper bound on training) plus its fixed cost (the integer
+engine's scoring), times 1 + the speaker folds; the trials are shared by the workers, at most one
+per core. Features are not counted: they are computed once per front-end shape and cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import optuna
+
+from nas.data import N_DIGITS, SAMPLE_BYTES, Split
+from nas.record import TrialRecord
+from nas.study import SearchOptions
+
+SPACE_SAMPLES = 200  # configurations drawn to measure the share within the budget
+TIMING_SHARE = 5  # the timing trains on 1/TIMING_SHARE of the split's files
+WAV_HEADER_BYTES = 44
+
+
+@dataclass(frozen=True)
+class SearchEstimate:
+    seconds: float  # wall time of the trials still to run
+    trials_to_run: int
+    parallel: int  # trials at a time: the workers, at most one per core
+    trained_share: float  # of sampled configurations within the budget (the rest is pruned in a millisecond)
+    trial_seconds: float  # one trained trial, on one core, folds included
+    basis: str  # where trial_seconds comes from, in words
+
+    def describe(self) -> str:
+        minutes = self.seconds / 60
+        wall = f"{self.seconds:.0f} s" if self.seconds < 90 else (f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min")
+        return (
+            f"estimate: about {wall} for {self.trials_to_run} trials ({self.parallel} at a time; "
+            f"{100 * self.trained_share:.0f}% of the space's configurations within the budget; a trial ~{self.trial_seconds:.0f} s: "
+            f"{self.basis})"
+        )
+
+
+def _wall_seconds(trials: int, share: float, trial_seconds: float, parallel: int) -> float:
+    return trials * share * trial_seconds / parallel
+
+
+def trained_share(options: SearchOptions, samples: int = SPACE_SAMPLES) -> tuple[float, list]:
+    """The share of randomly sampled configurations within the budget, and those configurations."""
+    from nas.search import OverBudget, sample_candidate
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=options.seed))
+    fitting = []
+    for _ in range(samples):
+        trial = study.ask()
+        with contextlib.suppress(OverBudget):  # pruned: counted by its absence
+            fitting.append(sample_candidate(trial, options.searched_space, options.budget))
+    return len(fitting) / samples, fitting
+
+
+def _typical(candidates: list, cell: str):
+    """The median-sized configuration of a cell (by hidden size x layers)."""
+    mine = sorted((c for c in candidates if c.model.cell == cell), key=lambda c: c.model.hidden * c.model.layers)
+    return mine[len(mine) // 2] if mine else None
+
+
+def frame_counts(split: Split, hop_length: int) -> dict[str, list[int]]:
+    """Frames per recording of each part, from the WAV files' sizes (nothing is decoded)."""
+    counts = {}
+    for name, recordings in split.parts().items():
+        counts[name] = [max(1, (r.path.stat().st_size - WAV_HEADER_BYTES) // SAMPLE_BYTES // hop_length) for r in recordings]
+    return counts
+
+
+def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int]], share: int = TIMING_SHARE) -> tuple[float, float]:
+    """(seconds per epoch, fixed seconds per trial) of one configuration at the split's size,
+    from two epochs on 1/share of the files (random frames of the same lengths)."""
+    import torch
+
+    from nas.features import FeatureSet, Normaliser
+    from nas.recipe import TRAIN_THREADS
+    from nas.search import trial_recipe
+    from nas.train import train_model
+
+    rng = np.random.default_rng(0)
+    n_mfcc = candidate.model.n_input
+    raw = {name: [rng.normal(0, 1280, (n, n_mfcc)).round().astype(np.float32) for n in lengths[::share]]
+           for name, lengths in counts.items()}  # fmt: skip
+    normaliser = Normaliser.fit(raw["train"], candidate.features.normalisation, candidate.features.integer)
+    parts = {name: ([normaliser.apply(f) for f in frames], np.arange(len(frames)) % N_DIGITS) for name, frames in raw.items()}
+    features = FeatureSet(candidate.features, normaliser, parts)
+    config = replace(trial_recipe(options, candidate.learning_rate, 0), epochs=2, warmup_epochs=1, wave_copies=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        started = time.perf_counter()
+        result = train_model(features, candidate.model, config, torch.device("cpu"), quant=candidate.quant)
+        total = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)
+    epoch = result.history[-1].seconds  # the second epoch: past the first call's warm-up
+    fixed = max(0.0, total - sum(r.seconds for r in result.history))
+    return share * epoch, share * fixed
+
+
+def estimate_search(options: SearchOptions, split: Split, records: list[TrialRecord], cores: int | None = None) -> SearchEstimate:
+    finished = [r for r in records if r.finished]
+    to_run = max(0, options.trials - len(finished))
+    parallel = max(1, min(options.workers, cores or os.cpu_count() or 1))
+    share, fitting = trained_share(options)
+    timed = [r.train_seconds for r in finished if r.trained and r.train_seconds is not None]
+    if timed:
+        trial_seconds = statistics.mean(timed)
+        basis = f"the mean of this study's {len(timed)} trained trials"
+    elif not fitting:
+        return SearchEstimate(0.0, to_run, parallel, 0.0, 0.0, "no configuration of the space fits the budget")
+    else:
+        epochs = options.space.epochs
+        counts = frame_counts(split, options.space.hop_length[0])
+        per_cell, words = [], []
+        # the process's first training pays one-time set-up (seconds) that a worker pays once, not per trial
+        time_candidate(fitting[0], options, counts, share=50)
+        for cell in options.space.cells:
+            candidate = _typical(fitting, cell)
+            if candidate is None:
+                continue
+            epoch, fixed = time_candidate(candidate, options, counts)
+            per_cell.append((epochs * epoch + fixed) * (1 + options.speaker_folds))
+            words.append(f"{candidate.model.cell.upper()} {candidate.model.layers}x{candidate.model.hidden} {epoch:.2f} s")
+        trial_seconds = statistics.mean(per_cell)
+        folds = f", x{1 + options.speaker_folds} for the speaker folds" if options.speaker_folds else ""
+        basis = f"an epoch measured here: {', '.join(words)}; {epochs} epochs at most{folds}"
+    return SearchEstimate(_wall_seconds(to_run, share, trial_seconds, parallel), to_run, parallel, share, trial_seconds, basis)

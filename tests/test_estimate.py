@@ -1,0 +1,69 @@
+"""The time estimate a search prints before it starts: the share of the space within the budget,
+the trial time (a resumed study's own mean, or an epoch measured here), the workers per core."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from nas.data import list_recordings, make_split, read_wav
+from nas.estimate import estimate_search, frame_counts, trained_share
+from nas.memory import Budget
+from nas.record import TrialRecord
+from nas.space import load_space, resolve_space_path
+from nas.stats import Accuracy
+from nas.study import SearchOptions, StudyLocation
+
+
+def options(budget_bytes: int = 4096, **values) -> SearchOptions:
+    """The smoke space with two window sizes: at 3,000 B only the 128-sample window fits."""
+    space = replace(load_space(resolve_space_path("smoke")), n_fft=(128, 256))
+    return SearchOptions(Budget(budget_bytes), space, "pow2", StudyLocation("e", None, Path("unused")), **values)
+
+
+def test_share_within_the_budget_is_what_the_memory_model_admits():
+    assert trained_share(options(1 << 20))[0] == 1.0
+    assert trained_share(options(512)) == (0.0, [])
+    share, fitting = trained_share(options(3000))
+    assert 0.3 < share < 0.7 and len(fitting) == round(200 * share)
+    assert all(c.total_bytes <= 3000 and c.features.n_fft == 128 for c in fitting)
+
+
+def trained(number: int, seconds: float) -> TrialRecord:
+    return TrialRecord(number=number, total_bytes=1000, val=Accuracy(9, 10), test=Accuracy(9, 10), train_seconds=seconds)
+
+
+def test_a_resumed_study_is_estimated_from_its_own_trials(subset):
+    split = make_split(list_recordings(subset), "official")
+    records = [trained(0, 30.0), trained(1, 50.0), TrialRecord(number=2, state="pruned", total_bytes=9000, over_budget=True)]
+    estimate = estimate_search(options(1 << 20, trials=11, workers=2), split, records, cores=2)
+    assert estimate.trials_to_run == 8 and estimate.trial_seconds == 40.0 and estimate.parallel == 2
+    assert estimate.seconds == 8 * 1.0 * 40.0 / 2
+    assert "this study's 2 trained trials" in estimate.describe() and "about 2.7 min for 8 trials" in estimate.describe()
+    # more workers than cores share the cores: no faster
+    assert estimate_search(options(1 << 20, trials=11, workers=8), split, records, cores=2).seconds == estimate.seconds
+    # a space half over the budget trains half the trials
+    half = estimate_search(options(3000, trials=11, workers=2), split, records, cores=2)
+    assert half.seconds == pytest.approx(estimate.seconds * half.trained_share)
+    done = estimate_search(options(1 << 20, trials=2, workers=2), split, records, cores=2)
+    assert done.trials_to_run == 0 and done.seconds == 0
+
+
+def test_a_new_study_times_an_epoch_of_each_cell_and_counts_the_folds(subset):
+    split = make_split(list_recordings(subset), "official")
+    two_cells = options(1 << 20, trials=4, workers=1)
+    two_cells = replace(two_cells, space=replace(two_cells.space, cells=("gru", "lstm")))
+    estimate = estimate_search(two_cells, split, [], cores=1)
+    assert "GRU 1x" in estimate.basis and "LSTM 1x" in estimate.basis and f"{two_cells.space.epochs} epochs at most" in estimate.basis
+    assert estimate.seconds == pytest.approx(4 * estimate.trial_seconds) and estimate.trial_seconds > 0
+    folds = estimate_search(replace(two_cells, speaker_folds=2), split, [], cores=1)
+    assert "x3 for the speaker folds" in folds.basis
+
+
+def test_frame_counts_come_from_the_file_sizes(subset):
+    split = make_split(list_recordings(subset), "official")
+    counts = frame_counts(split, 80)
+    for name, recordings in split.parts().items():
+        assert counts[name] == [max(1, len(read_wav(r).samples) // 80) for r in recordings]
