@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCH = "tests/test_search.py"
+PAGES = "tests/test_pages.py"
 PARETO = "tests/test_pareto.py"
 CLI = "tests/test_cli.py"
 DEVICE = "tests/test_device.py"
@@ -28,7 +29,7 @@ BUGS = [
      "generate_state(1)[0] * 0 + seed + 1000 * worker_index", [f"{SEARCH}::test_resume_continues_with_new_trials"]),
     ("objective is the test accuracy", "nas/search.py", "val=scores.val if scores is not None else result.val,",
      "val=scores.test if scores is not None else result.test,", [f"{SEARCH}::test_objective_is_the_integer_engines_validation_accuracy"]),
-    ("objectives() returns test accuracy", "nas/record.py", "return self.val.value, float(self.total_bytes)",
+    ("objectives() returns test accuracy", "nas/record.py", "return self.score.value, float(self.total_bytes)",
      "return self.test.value, float(self.total_bytes)", [f"{SEARCH}::test_objective_is_the_integer_engines_validation_accuracy"]),
     ("resume settings not checked", "nas/search.py", "    if difference:\n        raise NasError(",
      "    if False:\n        raise NasError(", [f"{SEARCH}::test_resume_with_other_settings_is_refused"]),
@@ -50,10 +51,10 @@ BUGS = [
      "front = [r for r in inside if not any(dominates(_point(o), _point(r)) for o in inside)]", "front = list(inside)", [PARETO]),
     ("domination without strictness", "nas/pareto.py", " and (a[0] > b[0] or a[1] < b[1])", "", [PARETO]),
     ("best is the least accurate", "nas/pareto.py", "return max(front, key", "return min(front, key", [PARETO]),
-    ("best takes the later of identical points", "nas/pareto.py", "key=lambda r: (r.val.value, -r.number)",
-     "key=lambda r: (r.val.value, r.number)", [PARETO]),
+    ("best takes the later of identical points", "nas/pareto.py", "key=lambda r: (r.score.value, -r.number)",
+     "key=lambda r: (r.score.value, r.number)", [PARETO]),
     ("budget scope ignored", "nas/memory.py", '    if scope == "weights":\n', "    if False:\n", [PARETO]),
-    ("budget label in kB on a log axis", "nas/report.py", "        x=math.log10(budget_kb),", "        x=budget_kb,", [PARETO]),
+    ("budget label in kB on a log axis", "nas/figures.py", "        x=math.log10(budget_kb),", "        x=budget_kb,", [PARETO]),
     # training and statistics
     ("training returns the last epoch's weights", "nas/train.py", "    model.load_state_dict(state.best_state)\n", "",
      ["tests/test_train.py"]),
@@ -156,6 +157,27 @@ BUGS = [
     ("running mean not in RAM", "nas/device.py", '        if features.normalisation == "running":\n            members.append(',
      "        if False:\n            members.append(",
      ["tests/test_augment.py::test_the_running_mean_is_one_int32_per_coefficient_of_ram"]),
+    # issue 11: the pages and the estimate
+    ("confusion stored transposed", "nas/stats.py", "confusion_matrix(labels, predicted,", "confusion_matrix(predicted, labels,",
+     [f"{SEARCH}::test_objective_is_the_integer_engines_validation_accuracy"]),
+    ("history's best ignores the budget", "nas/pareto.py", "        best = select_best(so_far, budget)\n",
+     "        best = max((r for r in so_far if r.trained), key=lambda r: r.score.value, default=None)\n",
+     [f"{PARETO}::test_history_follows_the_best_within_the_budget_trial_by_trial"]),
+    ("report's best ignores the budget", "nas/studypage.py", "    best = select_best(records, budget)\n",
+     "    best = max((r for r in records if r.trained), key=lambda r: r.score.value, default=None)\n",
+     [f"{PAGES}::test_report_page_content_from_the_records"]),
+    ("tables sort numbers as text", "nas/htmlpage.py", '(isNaN(number) ? value : number);', "value;",
+     [f"{PAGES}::test_tables_sort_numbers_as_numbers_and_empty_cells_last"]),
+    ("pages load plotly from the network", "nas/htmlpage.py", "<script>{get_plotlyjs()}</script>",
+     '<script src=\"https://cdn.plot.ly/plotly-3.1.0.min.js\"></script>',
+     [f"{PAGES}::test_report_page_in_a_browser"]),
+    ("data page hides files failing a checksum", "nas/datainspect.py", 'for p in report.problems if not p.startswith(str(data_dir) + ":")]',
+     'for p in report.problems if not p.startswith(str(data_dir) + ":") and "checksum" not in p]',
+     [f"{PAGES}::test_data_overview_lists_every_failing_file"]),
+    ("estimate: more workers than cores", "nas/estimate.py", "parallel = max(1, min(options.workers, cores or os.cpu_count() or 1))",
+     "parallel = max(1, options.workers)", ["tests/test_estimate.py"]),
+    ("estimate trains the pruned configurations too", "nas/estimate.py", "_wall_seconds(to_run, share, trial_seconds, parallel)",
+     "_wall_seconds(to_run, 1.0, trial_seconds, parallel)", ["tests/test_estimate.py"]),
 ]  # fmt: skip
 
 

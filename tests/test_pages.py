@@ -16,15 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import plotly.graph_objects as go
 import pytest
 
 from nas.cli import main
 from nas.data import DIGIT_NAMES
 from nas.datainspect import QUIET_PEAK_DBFS, dbfs, inspect_data
+from nas.htmlpage import Cell, Page
 from nas.memory import Budget
 from nas.pareto import classify, pareto_front, select_best
 from nas.record import TrialRecord, read_records
 from nas.report import summarize_study
+from nas.stats import Accuracy
 from nas.study import StudySettings
 from nas.studypage import study_page
 from tests.conftest import index_of, link_subset, write_wav
@@ -135,6 +138,10 @@ def test_report_page_content_from_the_records(study_records):
     best = select_best(study_records, budget)
     assert f"trial {best.number}: {best.describe()}" in text
     assert 'id="figure-confusion"' in text and "validation part (" in text
+    # a perfect trial over the budget is neither the best nor the one whose matrices are drawn
+    perfect = TrialRecord(**{**best.__dict__, "number": 99, "memory": None, "total_bytes": 10**6, "val": Accuracy(300, 300)})
+    text = study_page(summarize_study("s", budget, "pow2", [*study_records, perfect]), settings).html()
+    assert f"most accurate within the budget</dt><dd>trial {best.number}:" in text and "trial 99 (" not in text
     # a trial stored before confusion matrices: the page says so instead of drawing nothing
     old = [r if r.number != best.number else TrialRecord(**{**r.__dict__, "val_confusion": None}) for r in study_records]
     text = study_page(summarize_study("s", budget, "pow2", old), settings).html()
@@ -142,6 +149,23 @@ def test_report_page_content_from_the_records(study_records):
     # with speaker folds the held-out speakers' accuracy gets its columns
     folds = [TrialRecord(**{**r.__dict__, "speaker_val": r.val, "speaker_test": r.test}) if r.trained else r for r in study_records]
     assert "new voices: held-out speakers (%)" in study_page(summarize_study("s", budget, "pow2", folds), settings).html()
+
+
+def test_tables_sort_numbers_as_numbers_and_empty_cells_last(browser, tmp_path):
+    page = Page("sorting")
+    values = [10.0, None, 9.5, 100.0, -2.0]
+    page.table("t", ["name", "kB"], [[Cell(f"row {i}"), Cell("" if v is None else f"{v:g}", float("nan") if v is None else v)]
+                                     for i, v in enumerate(values)])  # fmt: skip
+    page.figure(go.Figure(go.Scatter(x=[1], y=[1])), "one")
+    page.write(tmp_path / "sort.html")
+    opened = open_page(browser, tmp_path / "sort.html", 1, tmp_path / "sort.png")
+    header = opened.locator("#table-t th", has_text="kB")
+    header.click()
+    assert column_values(opened, "t", 1) == ["-2", "9.5", "10", "100", ""]
+    header.click()
+    assert column_values(opened, "t", 1) == ["100", "10", "9.5", "-2", ""] and header.get_attribute("aria-sort") == "descending"
+    opened.locator("#table-t th", has_text="name").click()
+    assert column_values(opened, "t", 0) == [f"row {i}" for i in range(5)]
 
 
 def test_the_page_embeds_plotly_once_and_a_bad_out_path_is_one_line(searched, tmp_path, capsys):
