@@ -184,8 +184,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+LOG_EVERY_EPOCHS = 10  # in a log or pipe, training prints a line this often (and at its last epoch)
+
+
 class TrainProgress:
-    """A progress bar per seed while training (in a terminal; rich hides it elsewhere)."""
+    """A progress bar per seed while training in a terminal; in a log or pipe, where rich hides
+    the bar, a line every LOG_EVERY_EPOCHS epochs and at the last one, so a long run is not silent."""
 
     def __init__(self, plan) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -206,6 +210,9 @@ class TrainProgress:
             self.tasks[seed] = self.progress.add_task("train", total=self.plan.train_config.epochs, seed=seed, status="")
         status = f"val {100 * record.val_accuracy:.1f}% (best epoch {state.best_epoch})"
         self.progress.update(self.tasks[seed], completed=record.epoch, status=status)
+        epochs = self.plan.train_config.epochs
+        if not console.is_terminal and (record.epoch % LOG_EVERY_EPOCHS == 0 or record.epoch == epochs):
+            say(f"seed {seed}: epoch {record.epoch}/{epochs} | train loss {record.train_loss:.3f} | {status} | {record.seconds:.1f} s")
 
 
 # ------------------------------------------------------------------------------------ crossval
@@ -329,7 +336,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         from nas.estimate import estimate_search
         from nas.record import read_records
 
-        say(estimate_search(options, run.split, read_records(run.study)).describe())
+        estimate = estimate_search(options, run.split, read_records(run.study), waveforms=run.waveforms, cache=feature_cache(args))
+        say(estimate.describe())
     try:
         with SearchDisplay() as display:
             run_workers(run, display.update)

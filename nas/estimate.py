@@ -9,7 +9,9 @@ recordings (their lengths from the WAV files' sizes, a fifth of the files), the 
 code a trial runs, on one thread as a worker does. A trial is then `epochs` epochs (early stopping
 ends some sooner: the estimate is an upper bound on training) plus its fixed cost (the integer
 engine's scoring), times 1 + the speaker folds; the trials are shared by the workers, at most one
-per core. Features are not counted: they are computed once per front-end shape and cached.
+per core. Features on a cold cache are added: each front-end shape the sampled configurations use,
+times the original and each waveform copy, that the cache does not hold yet, at the speed
+measured on a sample of the recordings (computed once, then cached for every later search).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -28,6 +32,7 @@ from nas.record import TrialRecord
 from nas.study import SearchOptions
 
 SPACE_SAMPLES = 200  # configurations drawn to measure the share within the budget
+FEATURE_SAMPLE_FILES = 30  # recordings timed to measure the front-end's speed
 TIMING_SHARE = 5  # the timing trains on 1/TIMING_SHARE of the split's files
 WAV_HEADER_BYTES = 44
 
@@ -40,15 +45,31 @@ class SearchEstimate:
     trained_share: float  # of sampled configurations within the budget (the rest is pruned in a millisecond)
     trial_seconds: float  # one trained trial, on one core, folds included
     basis: str  # where trial_seconds comes from, in words
+    feature_seconds: float = 0.0  # computing the features the cache does not hold, shared by the workers
+    feature_passes: int = 0  # (front-end shape, copy) pairs not cached yet
+    # if every trial were of the slowest cell (the sampler may favour one cell: TPE did, 27 GRU
+    # trials of 31 in a measured default search, and a GRU trial takes ~1.6x an LSTM's)
+    seconds_high: float | None = None
 
     def describe(self) -> str:
-        minutes = self.seconds / 60
-        wall = f"{self.seconds:.0f} s" if self.seconds < 90 else (f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min")
-        return (
-            f"estimate: about {wall} for {self.trials_to_run} trials ({self.parallel} at a time; "
-            f"{100 * self.trained_share:.0f}% of the space's configurations within the budget; a trial ~{self.trial_seconds:.0f} s: "
-            f"{self.basis})"
+        high = ""
+        if self.seconds_high is not None and self.seconds_high > 1.05 * self.seconds:
+            high = f", up to {_duration(self.seconds_high)} if the sampler favours the slowest cell"
+        features = (
+            f"; features first: {self.feature_passes} front-end passes not cached yet, ~{self.feature_seconds / 60:.1f} min"
+            if self.feature_passes
+            else ""
         )
+        return (
+            f"estimate: about {_duration(self.seconds)} for {self.trials_to_run} trials{high} ({self.parallel} at a time; "
+            f"{100 * self.trained_share:.0f}% of the space's configurations within the budget; a trial ~{self.trial_seconds:.0f} s: "
+            f"{self.basis}{features})"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{seconds:.0f} s" if seconds < 90 else (f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min")
 
 
 def _wall_seconds(trials: int, share: float, trial_seconds: float, parallel: int) -> float:
@@ -103,9 +124,12 @@ def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)
     try:
-        started = time.perf_counter()
-        result = train_model(features, candidate.model, config, torch.device("cpu"), quant=candidate.quant)
-        total = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as folder:  # a trial writes its checkpoint every epoch: so does this
+            started = time.perf_counter()
+            result = train_model(
+                features, candidate.model, config, torch.device("cpu"), checkpoint_path=Path(folder) / "model.pt", quant=candidate.quant
+            )
+            total = time.perf_counter() - started
     finally:
         torch.set_num_threads(threads)
     epoch = result.history[-1].seconds  # the second epoch: past the first call's warm-up
@@ -113,14 +137,44 @@ def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int
     return share * epoch, share * fixed
 
 
-def estimate_search(options: SearchOptions, split: Split, records: list[TrialRecord], cores: int | None = None) -> SearchEstimate:
+def feature_work(options: SearchOptions, fitting: list, waveforms: dict, cache) -> tuple[float, int]:
+    """(seconds on one core, passes) to compute the features of the sampled front-end shapes that
+    the cache (a `FeatureCache`) does not hold: the recordings and each waveform copy."""
+    from nas.augment import copy_frames
+    from nas.features import compute_frames
+    from nas.search import trial_recipe
+
+    if not waveforms or not fitting:
+        return 0.0, 0
+    ordered = [waveforms[name] for name in sorted(waveforms)]
+    copies = [None, *trial_recipe(options, 0.0, 0).wave_copy_recipes()]
+    shapes = sorted({c.features for c in fitting}, key=lambda f: str(f.to_dict()))
+    missing = [(shape, copy) for shape in shapes for copy in copies if not cache.has(ordered, shape, copy)]
+    if not missing:
+        return 0.0, 0
+    sample = ordered[:: max(1, len(ordered) // FEATURE_SAMPLE_FILES)]
+    scale = len(ordered) / len(sample)
+    seconds = {}  # a pass of the originals (False) and of a copy (True), over all recordings
+    for copied in {copy is not None for _, copy in missing}:
+        started = time.perf_counter()
+        if copied:
+            copy_frames(sample, missing[0][0], copies[1])
+        else:
+            compute_frames(sample, missing[0][0])
+        seconds[copied] = scale * (time.perf_counter() - started)
+    return sum(seconds[copy is not None] for _, copy in missing), len(missing)
+
+
+def estimate_search(
+    options: SearchOptions, split: Split, records: list[TrialRecord], cores: int | None = None, waveforms: dict | None = None, cache=None
+) -> SearchEstimate:
     finished = [r for r in records if r.finished]
     to_run = max(0, options.trials - len(finished))
     parallel = max(1, min(options.workers, cores or os.cpu_count() or 1))
     share, fitting = trained_share(options)
     timed = [r.train_seconds for r in finished if r.trained and r.train_seconds is not None]
     if timed:
-        trial_seconds = statistics.mean(timed)
+        trial_seconds = slowest = statistics.mean(timed)
         basis = f"the mean of this study's {len(timed)} trained trials"
     elif not fitting:
         return SearchEstimate(0.0, to_run, parallel, 0.0, 0.0, "no configuration of the space fits the budget")
@@ -137,7 +191,12 @@ def estimate_search(options: SearchOptions, split: Split, records: list[TrialRec
             epoch, fixed = time_candidate(candidate, options, counts)
             per_cell.append((epochs * epoch + fixed) * (1 + options.speaker_folds))
             words.append(f"{candidate.model.cell.upper()} {candidate.model.layers}x{candidate.model.hidden} {epoch:.2f} s")
-        trial_seconds = statistics.mean(per_cell)
+        # (the low end weighs the cells equally, the high end as if every trial were of the slowest)
+        trial_seconds, slowest = statistics.mean(per_cell), max(per_cell)
         folds = f", x{1 + options.speaker_folds} for the speaker folds" if options.speaker_folds else ""
         basis = f"an epoch measured here: {', '.join(words)}; {epochs} epochs at most{folds}"
-    return SearchEstimate(_wall_seconds(to_run, share, trial_seconds, parallel), to_run, parallel, share, trial_seconds, basis)
+    feature_seconds, passes = feature_work(options, fitting, waveforms or {}, cache) if cache is not None else (0.0, 0)
+    feature_wall = feature_seconds / parallel
+    wall = _wall_seconds(to_run, share, trial_seconds, parallel) + feature_wall
+    high = _wall_seconds(to_run, share, slowest, parallel) + feature_wall
+    return SearchEstimate(wall, to_run, parallel, share, trial_seconds, basis, feature_wall, passes, high)

@@ -203,6 +203,12 @@ class FeatureCache:
             digest.update(f"{wave.recording.name}:{wave.sha256}\n".encode())
         return digest.hexdigest()[:32]
 
+    def has(self, waveforms: list[Waveform], config: FeatureConfig, copy: WaveCopy | None = None) -> bool:
+        """Whether `get` would find these frames without computing them."""
+        key = self.key(waveforms, config, copy)
+        path = self._path(key)
+        return key in self.memory or (path is not None and path.is_file())
+
     def get(self, waveforms: list[Waveform], config: FeatureConfig, copy: WaveCopy | None = None) -> list[np.ndarray]:
         """Frames of the recordings, or of an augmented copy of them (nas.augment)."""
         key = self.key(waveforms, config, copy)

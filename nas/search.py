@@ -383,7 +383,8 @@ class SearchRun:
     finished_before: int
     started: float = field(default_factory=time.perf_counter)
     numbers_before: frozenset[int] = frozenset()  # the trials that had finished before this run
-    split: object = None  # the data's split (nas.data.Split), read when the search started
+    split: object = None  # the data's split (nas.data.Split) and recordings, read when the search started
+    waveforms: dict = field(default_factory=dict)
 
     def progress(self) -> SearchProgress:
         trials = self.study.get_trials(deepcopy=False)
@@ -409,14 +410,16 @@ def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None =
     """Check the data and the study (bad input stops here, before any worker starts)."""
     from nas.data import OFFICIAL, load_split
 
-    split, _ = load_split(data_dir, options.split)
+    split, waveforms = load_split(data_dir, options.split)
     if options.speaker_folds and options.split != OFFICIAL:
         # a fold's training set would hold the split's test speaker, and the folds choose the model
         raise NasError(f"--speaker-folds {options.speaker_folds}: needs --split {OFFICIAL} (the folds hold out speakers themselves)")
     study = open_study(options)
     stale = mark_stale_trials_failed(study)
     before = frozenset(t.number for t in study.get_trials(deepcopy=False) if TrialRecord.from_trial(t).finished)
-    return SearchRun(options, study, data_dir, cache_dir, no_cache, stale, len(before), numbers_before=before, split=split)
+    return SearchRun(
+        options, study, data_dir, cache_dir, no_cache, stale, len(before), numbers_before=before, split=split, waveforms=waveforms
+    )
 
 
 def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | None = None, poll_s: float = 1.0) -> None:

@@ -123,6 +123,8 @@ def test_train_end_to_end_and_resume(tmp_path, fsdd_dir, capsys):
     assert code == 0, err
     assert "parameters: 1,658" in text and "float32 size: 6.48 kB (6,632 B)" in text
     assert "test accuracy over 2 seeds: mean" in text and "95% CI" in text
+    # not a terminal: a line at the last epoch of each seed (and every 10th), not silence until the end
+    assert "seed 0: epoch 3/3 | train loss" in text and "seed 1: epoch 3/3" in text and "epoch 2/3" not in text
     summary = json.loads((out / "summary.json").read_text())
     assert [r["seed"] for r in summary["runs"]] == [0, 1]
     checkpoint = torch.load(out / "seed0.pt", weights_only=True)

@@ -58,6 +58,7 @@ def test_a_new_study_times_an_epoch_of_each_cell_and_counts_the_folds(subset):
     estimate = estimate_search(two_cells, split, [], cores=1)
     assert "GRU 1x" in estimate.basis and "LSTM 1x" in estimate.basis and f"{two_cells.space.epochs} epochs at most" in estimate.basis
     assert estimate.seconds == pytest.approx(4 * estimate.trial_seconds) and estimate.trial_seconds > 0
+    assert estimate.seconds_high >= estimate.seconds  # as if every trial were of the slower cell
     folds = estimate_search(replace(two_cells, speaker_folds=2), split, [], cores=1)
     assert "x3 for the speaker folds" in folds.basis
 
@@ -67,3 +68,25 @@ def test_frame_counts_come_from_the_file_sizes(subset):
     counts = frame_counts(split, 80)
     for name, recordings in split.parts().items():
         assert counts[name] == [max(1, len(read_wav(r).samples) // 80) for r in recordings]
+
+
+def test_features_the_cache_lacks_are_counted_once_cached_not(subset):
+    from nas.data import load_split
+    from nas.estimate import feature_work
+    from nas.features import FeatureCache
+
+    split, waveforms = load_split(subset, "official")
+    one_copy = options(1 << 20)
+    one_copy = replace(one_copy, space=replace(one_copy.space, wave_copies=1))
+    _, fitting = trained_share(one_copy)
+    shapes = {c.features for c in fitting}
+    assert len(shapes) == 2  # the two window sizes
+    cache = FeatureCache(None)
+    seconds, passes = feature_work(one_copy, fitting, waveforms, cache)
+    assert passes == 2 * 2 and seconds > 0  # each shape: the recordings and their one copy
+    ordered = [waveforms[name] for name in sorted(waveforms)]
+    cache.get(ordered, sorted(shapes, key=lambda f: f.n_fft)[0])
+    assert feature_work(one_copy, fitting, waveforms, cache)[1] == 3
+    estimate = estimate_search(replace(one_copy, trials=4), split, [trained(0, 10.0)], cores=1, waveforms=waveforms, cache=cache)
+    assert "3 front-end passes not cached yet" in estimate.describe()
+    assert estimate.seconds == pytest.approx(3 * 10.0 + estimate.feature_seconds)
