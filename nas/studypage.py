@@ -137,7 +137,7 @@ def study_page(summary: StudySummary, settings: StudySettings) -> Page:
             f"validation part ({best.val.correct} of {best.val.total} correct)": best.val_confusion,
             f"test part, only reported ({best.test.correct} of {best.test.total} correct)": best.test_confusion,
         }
-        title = f"{label}: trial {best.number} ({best.describe()}), {best.scored_by}"
+        title = f"{label}<br>trial {best.number}: {best.describe()}, scored by the {best.scored_by}"
         page.figure(confusion_figure(matrices, title), "confusion", 520)
 
     page.heading(f"All trials ({len(records)})")
