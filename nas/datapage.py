@@ -21,22 +21,25 @@ def _speakers(files: list[FileFacts]) -> list[str]:
     return sorted({f.speaker for f in files})
 
 
+def _box_trace(files: list[FileFacts], name: str, value: str, label: str, unit: str) -> go.Box:
+    """The files of one digit or speaker as a box; outlying files as points named on hover."""
+    return go.Box(
+        y=[getattr(f, value) for f in files],
+        name=name,
+        boxpoints="outliers",
+        text=[f"{f.name}: {label} {getattr(f, value):.2f} {unit}" for f in files],
+        hovertemplate="%{text}<extra></extra>",
+        marker_color="#3182bd",
+        showlegend=False,
+    )
+
+
 def _box(files: list[FileFacts], group: str, value: str, label: str, unit: str, names: list[str]) -> go.Figure:
-    """One box per digit or speaker; outlying files as points named on hover."""
+    """One box per digit or speaker."""
     figure = go.Figure()
     for name in names:
         mine = [f for f in files if (DIGIT_NAMES[f.digit] if group == "digit" else f.speaker) == name]
-        figure.add_trace(
-            go.Box(
-                y=[getattr(f, value) for f in mine],
-                name=name,
-                boxpoints="outliers",
-                text=[f"{f.name}: {label} {getattr(f, value):.2f} {unit}" for f in mine],
-                hovertemplate="%{text}<extra></extra>",
-                marker_color="#3182bd",
-                showlegend=False,
-            )
-        )
+        figure.add_trace(_box_trace(mine, name, value, label, unit))
     figure.update_layout(template=TEMPLATE, xaxis_title=f"spoken {group}" if group == "digit" else group, yaxis_title=f"{label} ({unit})")
     return figure
 
@@ -80,19 +83,7 @@ def level_figure(overview: DataOverview, title: str) -> go.Figure:
     for column, (value, label) in enumerate((("peak_dbfs", "peak"), ("rms_dbfs", "RMS")), start=1):
         for speaker in speakers:
             mine = [f for f in overview.files if f.speaker == speaker]
-            figure.add_trace(
-                go.Box(
-                    y=[getattr(f, value) for f in mine],
-                    name=speaker,
-                    boxpoints="outliers",
-                    text=[f"{f.name}: {label} {getattr(f, value):.1f} dBFS" for f in mine],
-                    hovertemplate="%{text}<extra></extra>",
-                    marker_color="#3182bd",
-                    showlegend=False,
-                ),
-                row=1,
-                col=column,
-            )
+            figure.add_trace(_box_trace(mine, speaker, value, label, "dBFS"), row=1, col=column)
         figure.update_yaxes(title_text=f"{label} level (dB relative to full scale, dBFS)", row=1, col=column)
         figure.update_xaxes(title_text="speaker", row=1, col=column)
     figure.add_hline(y=QUIET_PEAK_DBFS, line=dict(color="#d64545", dash="dash"), row=1, col=1)
