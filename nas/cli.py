@@ -318,6 +318,7 @@ def search_options(args: argparse.Namespace):
         workers=args.workers,
         split=args.split,
         speaker_folds=args.speaker_folds,
+        heartbeat_s=args.heartbeat,
     )
 
 
@@ -326,7 +327,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     options = search_options(args)
     run = start_search(options, data_dir(args), args.cache_dir, args.no_cache)
-    stale = f" | {run.stale_trials} interrupted trial(s) marked failed" if run.stale_trials else ""
+    stale = (
+        f" | {run.stale_trials} trial(s) of dead workers (no heartbeat for {options.grace_s} s) failed and queued again"
+        if run.stale_trials
+        else ""
+    )
     say(
         f"study '{options.location.name}' in {options.location.study_dir} | storage {options.location.storage_url} | "
         f"budget {options.budget.describe()} | space {options.space.source} | weights {', '.join(options.searched_space.weights)} | "
@@ -345,6 +350,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         say(f"nas: interrupted; {stop.finished} finished trial(s) are saved in {options.location.storage_url}. "
             "Run the same command again to resume.", error_console)  # fmt: skip
         return EXIT_INTERRUPTED
+    if run.killed_workers:
+        say(f"warning: {len(run.killed_workers)} worker(s) were killed (signal {', '.join(map(str, run.killed_workers))}); "
+            "the others finished the study, their trials included (run again after the heartbeat)", error_console)  # fmt: skip
     return report_study(options.location, time.perf_counter() - run.started)
 
 

@@ -94,5 +94,6 @@ THREADS = Bound(1, 256)
 BUDGET_KB = Bound(0.001, 1e6, integer=False)
 TRIALS = Bound(1, 100_000)
 WORKERS = Bound(1, 64)
+HEARTBEAT_S = Bound(1, 3600)  # nas search --heartbeat: a worker's sign of life, in seconds
 TIMEOUT_S = Bound(1, 1e7, integer=False)
 TRIAL_NUMBER = Bound(0, 10**9)

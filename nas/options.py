@@ -20,6 +20,7 @@ from nas.formats import DEFAULT_WEIGHT_BITS, WEIGHT_SCHEMES, QuantConfig
 from nas.memory import BUDGET_SCOPES
 from nas.recipe import TRAIN_THREADS, TrainConfig
 from nas.study import (
+    DEFAULT_HEARTBEAT_S,
     DEFAULT_RESULTS,
     DEFAULT_SAMPLER,
     DEFAULT_SEED,
@@ -27,6 +28,8 @@ from nas.study import (
     DEFAULT_TRIALS,
     DEFAULT_WEIGHTS,
     DEFAULT_WORKERS,
+    GRACE_HEARTBEATS,
+    MAX_RETRIES,
     SAMPLERS,
     SEARCH_WEIGHTS,
     SearchOptions,
@@ -292,6 +295,13 @@ def add_search_command(commands) -> None:
     )
     search.add_argument(
         "--workers", type=limits.WORKERS.parse, default=DEFAULT_WORKERS, help="parallel worker processes, one CPU thread each"
+    )
+    search.add_argument(
+        "--heartbeat",
+        type=limits.HEARTBEAT_S.parse,
+        default=DEFAULT_HEARTBEAT_S,
+        help=f"seconds between a worker's signs of life; a trial silent for {GRACE_HEARTBEATS} of them is failed and run again "
+        f"(at most {MAX_RETRIES} times), on any host",
     )
     search.add_argument(
         "--seed",

@@ -12,7 +12,9 @@ resumed run draws new configurations instead of replaying the first run's.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -33,7 +35,7 @@ from nas.pareto import select_best
 from nas.recipe import TRAIN_THREADS
 from nas.record import SCORED_BY_ENGINE, SCORED_BY_FLOAT, TrialRecord
 from nas.space import SearchSpace
-from nas.study import SearchOptions, StudyLocation, StudySettings
+from nas.study import MAX_RETRIES, SearchOptions, StudyLocation, StudySettings
 
 # set_metric_names and TPE's `group` are marked experimental; the project pins Optuna 5.x and
 # its tests cover both, so the warnings would only be noise in the user's terminal.
@@ -112,14 +114,28 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
 
 
 # ------------------------------------------------------------------------------------ studies
-def _create_or_load(location: StudyLocation, create: bool) -> optuna.Study:
+def heartbeat_storage(options: SearchOptions) -> optuna.storages.RDBStorage:
+    """The study's storage as a process that runs trials opens it: each running trial beats every
+    `heartbeat_s`; one silent for the grace period (a killed worker, on any host) is failed when a
+    worker next starts a trial, and queued again with the same parameters (Optuna's
+    RetryHeartbeatStaleTrialCallback), never by failing every running trial."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    return optuna.storages.RDBStorage(
+        options.location.storage_url,
+        heartbeat_interval=options.heartbeat_s,
+        grace_period=options.grace_s,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+    )
+
+
+def _create_or_load(location: StudyLocation, create: bool, options: SearchOptions | None = None) -> optuna.Study:
     for attempt in range(3):
         try:
             if create:
                 location.study_dir.mkdir(parents=True, exist_ok=True)
-                return optuna.create_study(
-                    storage=location.storage_url, study_name=location.name, directions=DIRECTIONS, load_if_exists=True
-                )
+                storage = heartbeat_storage(options) if options is not None else location.storage_url
+                return optuna.create_study(storage=storage, study_name=location.name, directions=DIRECTIONS, load_if_exists=True)
             return optuna.load_study(study_name=location.name, storage=location.storage_url)
         except KeyError:  # load_study of an unknown name
             raise NasError(f"--study {location.name}: no such study in {location.storage_url}") from None
@@ -141,7 +157,7 @@ def stored_settings(study: optuna.Study) -> StudySettings | None:
 def open_study(options: SearchOptions) -> optuna.Study:
     """Create the study, or load it and check that this run searches what it was created with."""
     location, settings = options.location, options.settings()
-    study = _create_or_load(location, create=True)
+    study = _create_or_load(location, create=True, options=options)
     if list(study.directions) != DIRECTIONS:
         raise NasError(f"--study {location.name}: is not a nas study (its directions are not maximise accuracy, minimise bytes)")
     stored = stored_settings(study)
@@ -175,12 +191,14 @@ def load_existing_study(location: StudyLocation) -> tuple[optuna.Study, StudySet
     return study, settings
 
 
-def mark_stale_trials_failed(study: optuna.Study) -> int:
-    """Trials left RUNNING by a process that was killed: marked FAIL so the study can go on."""
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
-    for trial in stale:
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-    return len(stale)
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Trials whose worker stopped beating (killed, on this host or another): failed and queued
+    again now rather than when a worker next starts a trial. Live trials of other hosts are left
+    alone. Returns how many there were."""
+    running = (optuna.trial.TrialState.RUNNING,)
+    before = len(study.get_trials(deepcopy=False, states=running))
+    optuna.storages.fail_stale_trials(study)
+    return before - len(study.get_trials(deepcopy=False, states=running))
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -336,6 +354,22 @@ def _caused_by_ctrl_c(error: BaseException | None) -> bool:
     return False
 
 
+def _interrupt_once(signum, frame) -> None:
+    """A worker's SIGINT or SIGTERM: a KeyboardInterrupt once (Optuna then fails the running trial
+    and the worker exits); later signals are ignored, so a second one (Ctrl-C reaches the whole
+    process group, and the main process passes a lone signal on) cannot land inside that cleanup."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _worker_process(setup: WorkerSetup, errors) -> None:
+    """A worker process's entry point."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    _worker_main(setup, errors)
+
+
 def _worker_main(setup: WorkerSetup, errors) -> None:
     try:
         run_worker(setup)
@@ -343,7 +377,7 @@ def _worker_main(setup: WorkerSetup, errors) -> None:
         errors.put(str(error))
         raise SystemExit(EXIT_BAD_INPUT) from None
     except BaseException as error:
-        if _caused_by_ctrl_c(error):  # the trial it was writing stays "running": the next run marks it failed
+        if _caused_by_ctrl_c(error):  # a trial left "running" mid-write is failed and retried by the heartbeat
             raise SystemExit(130) from None
         raise
 
@@ -379,12 +413,13 @@ class SearchRun:
     data_dir: Path
     cache_dir: str | None
     no_cache: bool
-    stale_trials: int  # left running by a killed process, now marked failed
+    stale_trials: int  # left running by a dead worker (no heartbeat), now failed and queued again
     finished_before: int
     started: float = field(default_factory=time.perf_counter)
     numbers_before: frozenset[int] = frozenset()  # the trials that had finished before this run
     split: object = None  # the data's split (nas.data.Split) and recordings, read when the search started
     waveforms: dict = field(default_factory=dict)
+    killed_workers: list[int] = field(default_factory=list)  # the signals that killed workers of this run
 
     def progress(self) -> SearchProgress:
         trials = self.study.get_trials(deepcopy=False)
@@ -415,11 +450,29 @@ def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None =
         # a fold's training set would hold the split's test speaker, and the folds choose the model
         raise NasError(f"--speaker-folds {options.speaker_folds}: needs --split {OFFICIAL} (the folds hold out speakers themselves)")
     study = open_study(options)
-    stale = mark_stale_trials_failed(study)
+    stale = fail_stale_trials(study)
     before = frozenset(t.number for t in study.get_trials(deepcopy=False) if TrialRecord.from_trial(t).finished)
     return SearchRun(
         options, study, data_dir, cache_dir, no_cache, stale, len(before), numbers_before=before, split=split, waveforms=waveforms
     )
+
+
+STOP_WAIT_S = 30  # how long stopped workers may take to fail their trials before they are killed
+
+
+def _stop_workers(workers) -> None:
+    """SIGINT to each live worker (one that already had Ctrl-C ignores it); a worker still alive
+    after STOP_WAIT_S is killed, and its trial is recovered by the heartbeat."""
+    for worker in workers:
+        if worker.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_WAIT_S
+    for worker in workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
 
 
 def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | None = None, poll_s: float = 1.0) -> None:
@@ -431,12 +484,13 @@ def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | 
     context = multiprocessing.get_context("spawn")
     errors = context.Queue()
     workers = [
-        context.Process(target=_worker_main, args=(WorkerSetup(options, str(run.data_dir), run.cache_dir, run.no_cache, index), errors))
+        context.Process(target=_worker_process, args=(WorkerSetup(options, str(run.data_dir), run.cache_dir, run.no_cache, index), errors))
         for index in range(options.workers)
     ]
-    # Ctrl-C reaches the workers (one process group), which end their trials as failed. Here it
-    # only sets a flag: a KeyboardInterrupt raised inside the storage's database driver while the
-    # progress line reads the study would print the driver's traceback.
+    # Ctrl-C (SIGINT to the whole process group) or a scheduler's SIGTERM (often to this process
+    # alone): here it only sets a flag (a KeyboardInterrupt raised inside the storage's database
+    # driver while the progress line reads the study would print the driver's traceback); the loop
+    # then passes SIGINT on to every worker, which fails its running trial and exits.
     interrupted = False
 
     def on_interrupt(signum, frame) -> None:  # only a flag: safe whatever the main thread is doing
@@ -444,7 +498,8 @@ def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | 
         interrupted = True
 
     handler_installed = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if handler_installed else None
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, on_interrupt) for s in stop_signals} if handler_installed else {}
     try:
         for worker in workers:
             worker.start()
@@ -453,16 +508,21 @@ def run_workers(run: SearchRun, on_progress: Callable[[SearchProgress], None] | 
                 on_progress(run.progress())
             time.sleep(poll_s)
         if interrupted:
-            for worker in workers:
-                worker.join(timeout=30)
+            _stop_workers(workers)
             raise SearchInterrupted(finished_count(run.study))
     finally:
-        if handler_installed:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if on_progress is not None:
         on_progress(run.progress())
     if not errors.empty():
         raise NasError(errors.get())
     failed = [worker.exitcode for worker in workers if worker.exitcode not in (0, None)]
-    if failed:
-        raise NasError(f"search worker(s) exited with code(s) {failed}; finished trials are saved in {options.location.storage_url}")
+    killed = [-code for code in failed if code < 0]
+    if killed and len(killed) == len(failed) and finished_count(run.study) >= options.trials:
+        run.killed_workers = killed  # the others ran the study to its end, the dead ones' trials again too
+    elif failed:
+        raise NasError(
+            f"search worker(s) exited with code(s) {failed}; finished trials are saved in {options.location.storage_url}; "
+            f"a trial left running is run again once its heartbeat is {options.grace_s} s old"
+        )

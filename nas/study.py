@@ -19,6 +19,12 @@ DEFAULT_TRIALS = 30
 DEFAULT_WORKERS = 2
 DEFAULT_SEED = 0
 DEFAULT_SAMPLER = "tpe"
+# A worker writes a heartbeat for its running trial this often; a trial whose heartbeat is older
+# than GRACE_HEARTBEATS beats belongs to a dead worker: it is failed and queued again (at most
+# MAX_RETRIES times, so a configuration that kills its worker cannot loop forever).
+DEFAULT_HEARTBEAT_S = 10
+GRACE_HEARTBEATS = 3
+MAX_RETRIES = 2
 
 
 def default_study_name(weights: str, budget_kb: float) -> str:
@@ -100,6 +106,11 @@ class SearchOptions:
     # each trial also trains on this many leave-one-speaker-out folds and is selected on their
     # validation speakers (nas.data.fold_speakers); 0: on the split's validation part
     speaker_folds: int = 0
+    heartbeat_s: int = DEFAULT_HEARTBEAT_S  # not a search setting: hosts of one study may differ
+
+    @property
+    def grace_s(self) -> int:
+        return GRACE_HEARTBEATS * self.heartbeat_s
 
     @property
     def searched_space(self) -> SearchSpace:

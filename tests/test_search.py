@@ -334,7 +334,37 @@ def test_unknown_study_for_pareto(tmp_path, capsys):
     assert "--study nope: no study at" in capsys.readouterr().err
 
 
-def test_interrupted_search_keeps_finished_trials(subset, tmp_path):
+def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(subset, tmp_path, capsys):
+    """At start, a trial whose heartbeat stopped (its worker was killed, on any host) is failed and
+    queued again with its parameters; a trial another host is running (a recent heartbeat) is left
+    alone: the search no longer fails every running trial."""
+    from nas.search import open_study, start_search
+
+    options = SearchOptions(
+        budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("h", None, tmp_path), heartbeat_s=1
+    )
+    study = open_study(options)
+    dead, live = study.ask(), study.ask()  # (trials asked outside optimize: Optuna warns, harmlessly)
+    dead.suggest_categorical("cell", ["gru"])
+    dead.suggest_float("hidden_fraction", 0.0, 1.0)
+    study._storage.record_heartbeat(dead._trial_id)
+    time.sleep(options.grace_s + 0.5)
+    study._storage.record_heartbeat(live._trial_id)
+    run = start_search(options, subset)
+    assert run.stale_trials == 1
+    trials = {t.number: t for t in load(tmp_path, "h").trials}
+    assert trials[dead.number].state == optuna.trial.TrialState.FAIL
+    assert trials[live.number].state == optuna.trial.TrialState.RUNNING
+    (again,) = [t for t in trials.values() if t.state == optuna.trial.TrialState.WAITING]
+    assert again.params == trials[dead.number].params
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(again) == dead.number
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c to the process group", "sigterm to the main process alone"])
+def test_interrupted_search_keeps_finished_trials(subset, tmp_path, stop):
+    """Ctrl-C reaches every process; a job scheduler's SIGTERM often only the main one, which then
+    stops its workers: either way the search exits 130 within seconds, keeps every finished trial,
+    leaves no trial running, and the same command resumes it."""
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "nas.cli", *search_argv(subset, tmp_path, "--study", "i", "--workers", "1")]
     process = subprocess.Popen(
@@ -355,10 +385,15 @@ def test_interrupted_search_keeps_finished_trials(subset, tmp_path):
     if complete < 2:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail(f"no trial finished in time: {process.communicate()[1][-2000:]}")
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers too
+    if stop.startswith("ctrl-c"):
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers too
+    else:
+        os.kill(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Run the same command again to resume" in err and "Traceback" not in err
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] == 0
     saved = {
         t.number: t.values
         for t in optuna.load_study(study_name="i", storage=storage).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
