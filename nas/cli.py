@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -235,7 +236,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         location = study_location(args)
         study, settings = load_existing_study(location)
         record = select_record(read_records(study), settings.budget, args.trial, None, location.name)
-        model, features, quant, train = checkpoint_configs(Path(record.checkpoint))
+        model, features, quant, train = checkpoint_configs(trial_checkpoint(record, study, location, args))
     else:
         model, features, quant, train = configs_from_options(args)
     folder = data_dir(args)
@@ -319,6 +320,7 @@ def search_options(args: argparse.Namespace):
         split=args.split,
         speaker_folds=args.speaker_folds,
         heartbeat_s=args.heartbeat,
+        artifacts=args.artifacts,
     )
 
 
@@ -424,6 +426,13 @@ def report_study(location, seconds: float | None = None) -> int:
     return 0
 
 
+def trial_checkpoint(record, study, location, args: argparse.Namespace) -> Path:
+    """A trial's checkpoint on this host (fetched from the study's artifact store when another host trained it)."""
+    from nas.artifacts import local_checkpoint, study_store
+
+    return local_checkpoint(record, study_store(study, args.artifacts), location)
+
+
 def study_location(args: argparse.Namespace):
     return StudyLocation(args.study, args.storage, Path(args.results_dir))
 
@@ -476,6 +485,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     location = study_location(args)
     study, settings = load_existing_study(location)
     record = select_record(read_records(study), settings.budget, args.trial, args.max_kb, location.name)
+    record = replace(record, checkpoint=str(trial_checkpoint(record, study, location, args)))  # another host's: fetched
     out_dir = Path(args.out) if args.out else location.study_dir / "exports" / f"trial-{record.number:04d}"
     description = export_trial(record, out_dir, optional_data_dir(args), measure=not args.no_measure)
     accuracy, memory = description["accuracy"], description["memory"]

@@ -188,6 +188,11 @@ def add_study_options(parser: argparse.ArgumentParser, default: str | None) -> N
     parser.add_argument("--study", default=default, help=f"study name; its folder is <results-dir>/<study>{where}")
     parser.add_argument("--storage", help="any Optuna storage URL (default: SQLite in the study folder)")
     parser.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="where study folders live")
+    parser.add_argument(
+        "--artifacts",
+        help="where trial checkpoints are kept for every host: a (shared) folder, s3://BUCKET or gs://BUCKET (default: the "
+        "study's, fixed when it was created; a new study's is <results-dir>/<study>/artifacts)",
+    )
 
 
 def build_parser() -> Parser:

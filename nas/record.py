@@ -47,7 +47,8 @@ class TrialRecord:
     best_epoch: int | None = None
     epochs_run: int | None = None
     train_seconds: float | None = None
-    checkpoint: str | None = None
+    checkpoint: str | None = None  # the file it was trained into, on the host that trained it
+    checkpoint_artifact: str | None = None  # the same file in the study's artifact store (nas.artifacts), for any host
 
     @property
     def finished(self) -> bool:
@@ -92,6 +93,7 @@ class TrialRecord:
             "epochs_run": self.epochs_run,
             "train_seconds": self.train_seconds,
             "checkpoint": self.checkpoint,
+            "checkpoint_artifact": self.checkpoint_artifact,
             "held_out_speakers": list(self.held_out_speakers) if self.held_out_speakers else None,
         }
         for part in ("val", "test", "speaker_val", "speaker_test"):
@@ -135,6 +137,7 @@ class TrialRecord:
             epochs_run=attrs.get("epochs_run"),
             train_seconds=attrs.get("train_seconds"),
             checkpoint=attrs.get("checkpoint"),
+            checkpoint_artifact=attrs.get("checkpoint_artifact"),
             speaker_val=accuracy("speaker_val"),
             speaker_test=accuracy("speaker_test"),
             held_out_speakers=tuple(attrs["held_out_speakers"]) if "held_out_speakers" in attrs else None,

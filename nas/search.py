@@ -27,6 +27,7 @@ import numpy as np
 import optuna
 
 from nas.architecture import ModelConfig
+from nas.artifacts import ARTIFACTS_ATTR, default_store, study_store, upload_checkpoint
 from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
@@ -172,6 +173,8 @@ def open_study(options: SearchOptions) -> optuna.Study:
     if SETTINGS_ATTR not in study.user_attrs:
         study.set_metric_names(OBJECTIVE_NAMES)  # optuna-dashboard shows these names
         study.set_user_attr(SETTINGS_ATTR, asdict(settings))
+    if ARTIFACTS_ATTR not in study.user_attrs:  # a new study, or one from before checkpoints were uploaded
+        study.set_user_attr(ARTIFACTS_ATTR, options.artifacts or default_store(location))
     return study
 
 
@@ -252,7 +255,12 @@ def trial_recipe(options: SearchOptions, learning_rate: float, trial_number: int
 
 
 def train_candidate(
-    trial: optuna.Trial, candidate: Candidate, options: SearchOptions, features_for, held_out: tuple[str, ...] = ()
+    trial: optuna.Trial,
+    candidate: Candidate,
+    options: SearchOptions,
+    features_for,
+    held_out: tuple[str, ...] = (),
+    artifacts: str | None = None,
 ) -> TrialRecord:
     """Train one sampled configuration (QAT unless float) and score it with the integer engine;
     then on the fold `speaker:NAME` of each held-out speaker (--speaker-folds), whose validation
@@ -270,6 +278,7 @@ def train_candidate(
         features, candidate.model, config, torch.device("cpu"), checkpoint_path=path, extra_checkpoint=extra, quant=candidate.quant
     )
     scores = result.integer
+    artifact = upload_checkpoint(trial, path, artifacts) if artifacts else None  # for any host: nas.artifacts
     speaker_val = speaker_test = None
     for speaker in held_out:  # the same recipe and seed on each leave-one-speaker-out fold
         fold_features = features_for(candidate.features, f"speaker:{speaker}")
@@ -297,6 +306,7 @@ def train_candidate(
         epochs_run=len(result.history),
         train_seconds=time.perf_counter() - started,
         checkpoint=str(path),
+        checkpoint_artifact=artifact,
     )
 
 
@@ -332,8 +342,9 @@ def run_worker(setup: WorkerSetup) -> None:
     study.sampler = make_sampler(sampler_seed(options.seed, setup.worker_index, len(study.trials)), options.sampler)
     if finished_count(study) >= options.trials:
         return
+    artifacts = study_store(study, options.artifacts)
     objective = make_objective(
-        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for, held_out)
+        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for, held_out, artifacts)
     )
     study.optimize(
         objective,

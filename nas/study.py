@@ -107,6 +107,7 @@ class SearchOptions:
     # validation speakers (nas.data.fold_speakers); 0: on the split's validation part
     speaker_folds: int = 0
     heartbeat_s: int = DEFAULT_HEARTBEAT_S  # not a search setting: hosts of one study may differ
+    artifacts: str | None = None  # the artifact store (nas.artifacts): set at creation, or this host's path to it
 
     @property
     def grace_s(self) -> int:

@@ -74,6 +74,15 @@ def test_two_hosts_share_one_study(subset, tmp_path, postgres_url, capsys):
         assert main(["pareto", "--storage", postgres_url, "--study", study_name, "--results-dir", str(tmp_path / name)]) == 0
         out = capsys.readouterr().out
         assert f"({len(front)} points)" in out and f"{len(records)} finished trials" in out
+    # host A exports a trial that host B trained, whose file host A cannot see: from the artifact store
+    theirs = next(r for r in complete if where[r.number] == "host-b")
+    original = Path(theirs.checkpoint).read_bytes()
+    Path(theirs.checkpoint).unlink()
+    out_dir = tmp_path / "export"
+    argv = ["export", "--storage", postgres_url, "--study", study_name, "--results-dir", str(tmp_path / "host-a")]
+    assert main([*argv, "--trial", str(theirs.number), "--out", str(out_dir), "--no-measure", "--data-dir", str(subset)]) == 0
+    assert (tmp_path / "host-a" / study_name / f"trial-{theirs.number:04d}" / "model.pt").read_bytes() == original
+    assert (out_dir / "model.json").is_file()
 
 
 def worker_of(process: subprocess.Popen) -> int:

@@ -329,6 +329,28 @@ def test_same_seed_same_trials_with_one_worker(subset, tmp_path):
     assert params[0] == params[1]
 
 
+def test_checkpoints_reach_the_artifact_store_and_another_host_exports_them(subset, tmp_path, capsys):
+    """Each trial's checkpoint is uploaded to the study's artifact store (fixed at creation); a host
+    without the file (another results folder) fetches it from there to export the trial."""
+    store = tmp_path / "shared-artifacts"
+    assert main([*search_argv(subset, tmp_path / "a", "--study", "art", "--workers", "1", "--trials", "1", "--artifacts", str(store))]) == 0
+    study = load(tmp_path / "a", "art")
+    assert study.user_attrs["artifact_store"] == str(store)
+    record = TrialRecord.from_trial(study.trials[0])
+    original = Path(record.checkpoint).read_bytes()
+    assert record.checkpoint_artifact and (store / record.checkpoint_artifact).read_bytes() == original
+    Path(record.checkpoint).unlink()  # as on another host
+    storage = f"sqlite:///{tmp_path / 'a' / 'art' / 'study.db'}"
+    argv = ["export", "--storage", storage, "--study", "art", "--results-dir", str(tmp_path / "b"), "--trial", "0"]
+    assert main([*argv, "--out", str(tmp_path / "export"), "--no-measure", "--data-dir", str(subset)]) == 0
+    assert (tmp_path / "b" / "art" / "trial-0000" / "model.pt").read_bytes() == original
+    # a trial without an artifact (trained before uploads) and without its file: one line naming it
+    study.set_user_attr("artifact_store", str(tmp_path / "nowhere"))
+    (tmp_path / "b" / "art" / "trial-0000" / "model.pt").unlink()
+    assert main([*argv, "--out", str(tmp_path / "export2"), "--no-measure", "--data-dir", str(subset)]) == 2
+    assert "cannot fetch trial 0's checkpoint" in capsys.readouterr().err
+
+
 def test_unknown_study_for_pareto(tmp_path, capsys):
     assert main(["pareto", "--study", "nope", "--results-dir", str(tmp_path)]) == 2
     assert "--study nope: no study at" in capsys.readouterr().err
