@@ -178,6 +178,20 @@ BUGS = [
      "parallel = max(1, options.workers)", ["tests/test_estimate.py"]),
     ("estimate trains the pruned configurations too", "nas/estimate.py", "_wall_seconds(to_run, share, trial_seconds, parallel)",
      "_wall_seconds(to_run, 1.0, trial_seconds, parallel)", ["tests/test_estimate.py"]),
+    # issue 12: many hosts
+    ("search start fails every running trial", "nas/search.py", "    optuna.storages.fail_stale_trials(study)\n",
+     "    for trial in study.get_trials(deepcopy=False, states=running):\n"
+     "        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)\n",
+     [f"{SEARCH}::test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left"]),
+    ("a dead worker's trial is not retried", "nas/search.py",
+     "heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),", "heartbeat_stale_trial_callback=None,",
+     [f"{SEARCH}::test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left"]),
+    ("SIGTERM to the main process ignored", "nas/search.py", "stop_signals = (signal.SIGINT, signal.SIGTERM)",
+     "stop_signals = (signal.SIGINT,)", [f"{SEARCH}::test_interrupted_search_keeps_finished_trials"]),
+    ("a lone signal not passed on to the workers", "nas/search.py", "                os.kill(worker.pid, signal.SIGINT)\n",
+     "                pass\n", [f"{SEARCH}::test_interrupted_search_keeps_finished_trials"]),
+    ("checkpoints not uploaded", "nas/search.py", "artifact = upload_checkpoint(trial, path, artifacts) if artifacts else None",
+     "artifact = None", [f"{SEARCH}::test_checkpoints_reach_the_artifact_store_and_another_host_exports_them"]),
 ]  # fmt: skip
 
 
