@@ -370,7 +370,7 @@ def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(
     dead.suggest_categorical("cell", ["gru"])
     dead.suggest_float("hidden_fraction", 0.0, 1.0)
     study._storage.record_heartbeat(dead._trial_id)
-    time.sleep(options.grace_s + 0.5)
+    time.sleep(options.grace_s + 1.5)  # SQLite's CURRENT_TIMESTAMP counts whole seconds: 3.5 s can read as 3
     study._storage.record_heartbeat(live._trial_id)
     run = start_search(options, subset)
     assert run.stale_trials == 1
