@@ -124,6 +124,8 @@ def test_a_killed_workers_trial_is_retried_on_another_host(subset, tmp_path, pos
     trials = optuna.load_study(study_name=study_name, storage=postgres_url).trials
     assert trials[killed.number].state == FAIL
     retried = [t for t in trials if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
-    assert len(retried) == 1 and retried[0].state == COMPLETE and retried[0].params == trials[killed.number].params
+    # the parameters the killed trial had drawn are kept (a kill right after the trial started may
+    # come before it drew them all: the rest are drawn anew)
+    assert len(retried) == 1 and retried[0].state == COMPLETE and trials[killed.number].params.items() <= retried[0].params.items()
     record = TrialRecord.from_trial(retried[0])
     assert "host-b" in record.checkpoint and Path(record.checkpoint).is_file()
