@@ -387,6 +387,7 @@ class SearchDisplay:
         remaining = f"{progress.remaining_s / 60:.1f} min" if progress.remaining_s is not None else "estimating"
         text = (
             f"trials {progress.finished}/{progress.target} | running {progress.running} | over budget (pruned) {progress.over_budget} | "
+            f"stopped early {progress.stopped} | "
             f"elapsed {progress.elapsed_s / 60:.1f} min | remaining ~{remaining} | best within budget: {best_text}"
         )
         if self.live:
@@ -408,7 +409,7 @@ def report_study(location, seconds: float | None = None) -> int:
     summary = summarize_study(location.name, settings.budget, settings.weights, read_records(study))
     write_front_files(summary, location.study_dir)
     write_report(summary, settings, location.study_dir / REPORT_PAGE)
-    finished, over = summary.finished, summary.over_budget
+    finished, over, stopped = summary.finished, summary.over_budget, summary.stopped
     if not summary.front:
         raise NasError(
             f"--budget-kb {settings.budget_bytes / KB:.2f} ({settings.budget_bytes:,} B): no configuration of the search space fits "
@@ -417,7 +418,8 @@ def report_study(location, seconds: float | None = None) -> int:
     console.print(front_table(summary))
     took = f" | this run {seconds / 60:.1f} min" if seconds is not None else ""
     say(
-        f"{len(finished)} finished trials ({len(over)} over budget = {100 * len(over) / len(finished):.0f}%, pruned before training) | "
+        f"{len(finished)} finished trials ({len(over)} over budget = {100 * len(over) / len(finished):.0f}%, pruned before training; "
+        f"{len(stopped)} stopped early at a rung) | "
         f"validation hypervolume {summary.hypervolume():.4f}{took} | files: {location.study_dir}/pareto.json, pareto.csv, trials.csv, "
         f"{REPORT_PAGE}"
     )

@@ -29,6 +29,7 @@ import optuna
 
 from nas.data import N_DIGITS, SAMPLE_BYTES, Split
 from nas.record import TrialRecord
+from nas.rungs import REPLAY_EPOCH_SHARE
 from nas.study import SearchOptions
 
 SPACE_SAMPLES = 200  # configurations drawn to measure the share within the budget
@@ -47,14 +48,14 @@ class SearchEstimate:
     basis: str  # where trial_seconds comes from, in words
     feature_seconds: float = 0.0  # computing the features the cache does not hold, shared by the workers
     feature_passes: int = 0  # (front-end shape, copy) pairs not cached yet
-    # if every trial were of the slowest cell (the sampler may favour one cell: TPE did, 27 GRU
-    # trials of 31 in a measured default search, and a GRU trial takes ~1.6x an LSTM's)
+    # if every trial were of the slowest cell and trained to the end (the sampler may favour one
+    # cell: TPE did, 27 GRU trials of 31 in a measured default search)
     seconds_high: float | None = None
 
     def describe(self) -> str:
         high = ""
         if self.seconds_high is not None and self.seconds_high > 1.05 * self.seconds:
-            high = f", up to {_duration(self.seconds_high)} if the sampler favours the slowest cell"
+            high = f", up to {_duration(self.seconds_high)} if every trial is of the slowest cell and trains to the end"
         features = (
             f"; features first: {self.feature_passes} front-end passes not cached yet, ~{self.feature_seconds / 60:.1f} min"
             if self.feature_passes
@@ -172,16 +173,20 @@ def estimate_search(
     to_run = max(0, options.trials - len(finished))
     parallel = max(1, min(options.workers, cores or os.cpu_count() or 1))
     share, fitting = trained_share(options)
-    timed = [r.train_seconds for r in finished if r.trained and r.train_seconds is not None]
+    timed = [r.train_seconds for r in finished if (r.trained or r.stopped) and r.train_seconds is not None]
     if timed:
         trial_seconds = slowest = statistics.mean(timed)
-        basis = f"the mean of this study's {len(timed)} trained trials"
+        basis = f"the mean of this study's {len(timed)} trained trials (those stopped early included)"
     elif not fitting:
         return SearchEstimate(0.0, to_run, parallel, 0.0, 0.0, "no configuration of the space fits the budget")
     else:
         epochs = options.space.epochs
+        # rungs stop beaten trials early: the expected share of the epochs (the replay's); the
+        # high end still trains every trial to the end. Not with --speaker-folds (no rungs there).
+        rule = options.space.rung_rule()
+        share_trained = REPLAY_EPOCH_SHARE if rule.epochs and not options.speaker_folds else 1.0
         counts = frame_counts(split, options.space.hop_length[0])
-        per_cell, words = [], []
+        per_cell, full_cell, words = [], [], []
         # the process's first training pays one-time set-up (seconds) that a worker pays once, not per trial
         time_candidate(fitting[0], options, counts, share=50)
         for cell in options.space.cells:
@@ -189,12 +194,14 @@ def estimate_search(
             if candidate is None:
                 continue
             epoch, fixed = time_candidate(candidate, options, counts)
-            per_cell.append((epochs * epoch + fixed) * (1 + options.speaker_folds))
+            per_cell.append((epochs * share_trained * epoch + fixed) * (1 + options.speaker_folds))
+            full_cell.append((epochs * epoch + fixed) * (1 + options.speaker_folds))
             words.append(f"{candidate.model.cell.upper()} {candidate.model.layers}x{candidate.model.hidden} {epoch:.2f} s")
         # (the low end weighs the cells equally, the high end as if every trial were of the slowest)
-        trial_seconds, slowest = statistics.mean(per_cell), max(per_cell)
+        trial_seconds, slowest = statistics.mean(per_cell), max(full_cell)
         folds = f", x{1 + options.speaker_folds} for the speaker folds" if options.speaker_folds else ""
-        basis = f"an epoch measured here: {', '.join(words)}; {epochs} epochs at most{folds}"
+        rungs = f" ({100 * share_trained:.0f}% expected: rungs at epochs {', '.join(map(str, rule.epochs))})" if share_trained < 1 else ""
+        basis = f"an epoch measured here: {', '.join(words)}; {epochs} epochs at most{rungs}{folds}"
     feature_seconds, passes = feature_work(options, fitting, waveforms or {}, cache) if cache is not None else (0.0, 0)
     feature_wall = feature_seconds / parallel
     wall = _wall_seconds(to_run, share, trial_seconds, parallel) + feature_wall

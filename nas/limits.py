@@ -80,6 +80,7 @@ LABEL_SMOOTHING = Bound(0, 1, integer=False, high_open=True)
 NOISE_STD = Bound(0, 10, integer=False)
 TIME_MASK = Bound(0, 1, integer=False, high_open=True)
 FREQ_MASK = Bound(0, 64)
+RUNG_MARGIN = Bound(0, 100, integer=False)  # percentage points (the search's early stopping at rungs, nas.rungs)
 SPEAKER_FOLDS = Bound(0, 6)  # nas search --speaker-folds: leave-one-speaker-out folds per trial
 WAVE_COPIES = Bound(0, 16)  # augmented copies of each training recording (nas.augment)
 SPEED_RANGE = Bound(0, 0.5, integer=False)

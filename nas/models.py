@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from nas.architecture import ModelConfig
+from nas.gru import gru_forward, uses_kernel
 
 _RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
@@ -19,7 +20,9 @@ class RecurrentClassifier(nn.Module):
         self.config = config
         # The fused torch kernels (nn.GRU/nn.LSTM/nn.RNN) are several times faster on the CPU than
         # a Python loop over time steps; quantization-aware training keeps them by
-        # parametrizing their weights rather than rewriting the cell.
+        # parametrizing their weights rather than rewriting the cell. A GRU trains through
+        # nas/gru.py's kernel instead (torch has no fused GRU training on the CPU), with the same
+        # parameters.
         self.rnn = _RNN_CLASSES[config.cell](
             input_size=config.n_input,
             hidden_size=config.hidden,
@@ -39,7 +42,7 @@ class RecurrentClassifier(nn.Module):
         # nn.GRU/LSTM read each weight several times per call; with fake-quantized weights
         # (a parametrization) that would quantize each tensor up to four times. Cache once per pass.
         with parametrize.cached():
-            outputs, _ = self.rnn(frames)
+            outputs = gru_forward(self.rnn, frames) if uses_kernel(self.rnn) else self.rnn(frames)[0]
             last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths.to(outputs.device) - 1]
             return self.classifier(self.dropout(last))
 

@@ -13,6 +13,7 @@ from nas.architecture import ModelConfig
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
 from nas.memory import Budget
+from nas.rungs import RUNG_ATTR
 from nas.stats import Accuracy
 
 SCORED_BY_ENGINE = "integer engine"
@@ -49,10 +50,15 @@ class TrialRecord:
     train_seconds: float | None = None
     checkpoint: str | None = None  # the file it was trained into, on the host that trained it
     checkpoint_artifact: str | None = None  # the same file in the study's artifact store (nas.artifacts), for any host
+    # multi-fidelity (nas.rungs): best validation accuracy so far at each rung epoch reached, and
+    # for a trial stopped there (state pruned), the epoch and the trial that beat it
+    rung_accuracy: dict[str, float] | None = None
+    stopped_at_epoch: int | None = None
+    stopped_by: int | None = None
 
     @property
     def finished(self) -> bool:
-        """Counts towards --trials: trained, or pruned (over budget) before training."""
+        """Counts towards --trials: trained, pruned over the budget before training, or stopped at a rung."""
         return self.state in ("complete", "pruned")
 
     @property
@@ -64,6 +70,11 @@ class TrialRecord:
         """The accuracy the search selects on: the folds' validation speakers with
         --speaker-folds (new voices), else the split's validation part."""
         return self.speaker_val if self.speaker_val is not None else self.val
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped at a rung: trained part of the way, beaten there by a no-larger trial (nas.rungs)."""
+        return self.stopped_at_epoch is not None
 
     def objectives(self) -> tuple[float, float]:
         """The study's two values: validation accuracy (maximised) and total_bytes (minimised)."""
@@ -95,6 +106,9 @@ class TrialRecord:
             "checkpoint": self.checkpoint,
             "checkpoint_artifact": self.checkpoint_artifact,
             "held_out_speakers": list(self.held_out_speakers) if self.held_out_speakers else None,
+            RUNG_ATTR: self.rung_accuracy,
+            "stopped_at_epoch": self.stopped_at_epoch,
+            "stopped_by": self.stopped_by,
         }
         for part in ("val", "test", "speaker_val", "speaker_test"):
             accuracy = getattr(self, part)
@@ -141,6 +155,9 @@ class TrialRecord:
             speaker_val=accuracy("speaker_val"),
             speaker_test=accuracy("speaker_test"),
             held_out_speakers=tuple(attrs["held_out_speakers"]) if "held_out_speakers" in attrs else None,
+            rung_accuracy=attrs.get(RUNG_ATTR),
+            stopped_at_epoch=attrs.get("stopped_at_epoch"),
+            stopped_by=attrs.get("stopped_by"),
         )
 
     def describe(self) -> str:

@@ -39,6 +39,11 @@ class StudySummary:
     def over_budget(self) -> list[TrialRecord]:
         return [r for r in self.finished if r.over_budget]
 
+    @property
+    def stopped(self) -> list[TrialRecord]:
+        """Stopped at a rung (nas.rungs): trained part of the way."""
+        return [r for r in self.finished if r.stopped]
+
     def hypervolume(self, part: str = "val") -> float:
         return front_hypervolume(self.records, self.budget, part)
 
@@ -137,6 +142,14 @@ def studies_table(listings: list[StudyListing], results_dir: Path) -> Table:
 
 def trial_line(record: TrialRecord) -> str:
     """One finished trial in words, as the search prints it when it finishes."""
+    if record.stopped:
+        accuracy = (record.rung_accuracy or {}).get(str(record.stopped_at_epoch))
+        at = f" at {100 * accuracy:.2f}% val" if accuracy is not None else ""
+        return (
+            f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
+            f"stopped at epoch {record.stopped_at_epoch}{at}: trial {record.stopped_by} was no larger and more accurate there"
+            + (f" | {record.train_seconds:.0f} s" if record.train_seconds is not None else "")
+        )
     if not record.trained:
         return f"trial {record.number}: {record.describe()} | {format_bytes(record.total_bytes)}: over the budget, not trained"
     line = f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
@@ -153,6 +166,7 @@ def trial_row(record: TrialRecord, summary: StudySummary) -> dict:
     row = {"trial": record.number, "state": record.state, "over_budget": record.over_budget}
     row["within_budget"] = record.trained and record.within(summary.budget)
     row["on_front"] = record.number in on_front
+    row |= {"stopped_at_epoch": record.stopped_at_epoch, "stopped_by": record.stopped_by}
     if record.trained:
         return row | front_row(record)
     return row | {"total_bytes": record.total_bytes, "configuration": record.describe()}

@@ -35,6 +35,7 @@ from nas.memory import Budget, largest_hidden, memory_breakdown
 from nas.pareto import select_best
 from nas.recipe import TRAIN_THREADS
 from nas.record import SCORED_BY_ENGINE, SCORED_BY_FLOAT, TrialRecord
+from nas.rungs import RUNG_ATTR, StoppedAtRung, rung_results
 from nas.space import SearchSpace
 from nas.study import MAX_RETRIES, SearchOptions, StudyLocation, StudySettings
 
@@ -72,12 +73,21 @@ def sampler_seed(seed: int, worker_index: int, trials_before: int) -> int:
     return int(np.random.SeedSequence([seed, worker_index, trials_before]).generate_state(1)[0] >> 1)
 
 
+STARTUP_TRIALS = 10  # random configurations before a model-based sampler takes over
+NSGA2_POPULATION = 10  # NSGA-II's generation: its default of 50 would leave a 30-trial search random
+
+
 def make_sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
-    """Named and seeded explicitly (Optuna 5 changed its defaults). TPE: multivariate, so the
-    cell, depth, width and bit width are modelled together; constant liar for parallel workers."""
+    """Named and seeded explicitly (Optuna 5 changed its defaults); the choice between them is
+    measured by bench/samplers.py (docs/search.md). TPE: multivariate, so the cell, depth, width and
+    bit width are modelled together; constant liar for parallel workers."""
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True, group=True, constant_liar=True)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA2_POPULATION)
+    if kind == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True, group=True, constant_liar=True)
 
 
 def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) -> Candidate:
@@ -223,10 +233,12 @@ def make_objective(
             for key, value in record.user_attrs().items():
                 trial.set_user_attr(key, value)
             raise optuna.TrialPruned(f"{over.total_bytes} B over the budget of {budget.limit_bytes} B") from None
-        trial.set_user_attr("total_bytes", candidate.total_bytes)  # visible while the trial trains
+        trial.set_user_attr("total_bytes", candidate.total_bytes)  # visible while the trial trains (and to nas.rungs)
         record = train_trial(trial, candidate)
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
+        if record.stopped:
+            raise optuna.TrialPruned(f"stopped at epoch {record.stopped_at_epoch}, beaten by trial {record.stopped_by}")
         return record.objectives()
 
     return objective
@@ -274,9 +286,47 @@ def train_candidate(
     path = options.location.study_dir / f"trial-{trial.number:04d}" / "model.pt"
     started = time.perf_counter()
     extra = {"split": options.split, "study": options.location.name, "trial": trial.number}
-    result = train_model(
-        features, candidate.model, config, torch.device("cpu"), checkpoint_path=path, extra_checkpoint=extra, quant=candidate.quant
-    )
+    # Rungs judge the split's validation accuracy: with --speaker-folds the objective is another
+    # one (the folds' validation speakers), so there every trial trains to the end.
+    rule = options.space.rung_rule() if not held_out else None
+    reached: dict[str, float] = {}
+
+    def at_rung(record, state) -> None:
+        if record.epoch not in rule.epochs:
+            return
+        accuracy = state.best_score[0]  # the best epoch so far: what the trial would keep
+        reached[str(record.epoch)] = accuracy
+        trial.set_user_attr(RUNG_ATTR, dict(reached))  # before comparing: trials running beside it see it too
+        others = rung_results(trial.study.get_trials(deepcopy=False), record.epoch, trial.number)
+        leader = rule.beaten_by(accuracy, candidate.total_bytes, others)
+        if leader is not None:
+            raise StoppedAtRung(record.epoch, accuracy, leader)
+
+    try:
+        result = train_model(
+            features,
+            candidate.model,
+            config,
+            torch.device("cpu"),
+            checkpoint_path=path,
+            extra_checkpoint=extra,
+            quant=candidate.quant,
+            on_epoch=at_rung if rule is not None and rule.epochs else None,
+        )
+    except StoppedAtRung as stop:
+        return TrialRecord(
+            total_bytes=candidate.total_bytes,
+            model_config=candidate.model,
+            quant_config=candidate.quant,
+            feature_config=features.config,
+            memory=memory_breakdown(candidate.model, candidate.quant, candidate.features.on_device).to_dict(),
+            epochs_run=stop.epoch,
+            train_seconds=time.perf_counter() - started,
+            checkpoint=str(path),
+            rung_accuracy=dict(reached),
+            stopped_at_epoch=stop.epoch,
+            stopped_by=stop.beaten_by.number,
+        )
     scores = result.integer
     artifact = upload_checkpoint(trial, path, artifacts) if artifacts else None  # for any host: nas.artifacts
     speaker_val = speaker_test = None
@@ -307,6 +357,7 @@ def train_candidate(
         train_seconds=time.perf_counter() - started,
         checkpoint=str(path),
         checkpoint_artifact=artifact,
+        rung_accuracy=dict(reached) or None,
     )
 
 
@@ -407,6 +458,7 @@ class SearchProgress:
     remaining_s: float | None  # None until a trial of this run has finished
     best: TrialRecord | None  # the most accurate trial within the budget so far
     finished_records: tuple[TrialRecord, ...] = ()  # this run's finished trials, in trial order
+    stopped: int = 0  # stopped at a rung (nas.rungs)
 
 
 class SearchInterrupted(Exception):
@@ -444,6 +496,7 @@ class SearchRun:
             target=self.options.trials,
             running=sum(r.state == "running" for r in records),
             over_budget=sum(r.over_budget for r in records),
+            stopped=sum(r.stopped for r in records),
             finished_this_run=new,
             elapsed_s=elapsed,
             remaining_s=remaining,

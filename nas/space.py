@@ -26,11 +26,14 @@ errors naming the file and the key:
     [training]
     epochs = 40
     patience = 15
+    rungs = [5, 10, 20]               # epochs at which a beaten trial stops (nas.rungs); [] for none
+    rung_margin = 1.0                 # percentage points
     learning_rate = { min = 0.002, max = 0.006, log = true }
 """
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, replace
 from importlib.resources import files
@@ -41,6 +44,7 @@ from nas.architecture import CELLS
 from nas.errors import NasError
 from nas.features import FeatureConfig
 from nas.formats import WEIGHT_SCHEMES
+from nas.rungs import RungRule
 
 SPACES_DIR = Path(str(files("nas") / "spaces"))
 DEFAULT_SPACE = SPACES_DIR / "default.toml"
@@ -70,6 +74,8 @@ class SearchSpace:
     epochs: int
     patience: int
     wave_copies: int  # augmented copies of each training recording (TrainConfig.wave_copies)
+    rungs: tuple[int, ...]  # epochs at which a trial beaten by a no-larger one stops (nas.rungs)
+    rung_margin: float  # percentage points by which the no-larger trial must lead
     learning_rate: FloatRange
     source: str  # the file(s) it was read from
 
@@ -83,6 +89,10 @@ class SearchSpace:
     def restricted_to(self, weights: str) -> SearchSpace:
         """--weights pow2|fixed|float picks one scheme; 'any' opens all three."""
         return replace(self, weights=WEIGHT_SCHEMES if weights == "any" else (weights,))
+
+    def rung_rule(self) -> RungRule:
+        """The early-stopping rule of the search's trials: the rungs before the last epoch."""
+        return RungRule(tuple(r for r in self.rungs if r < self.epochs), self.rung_margin / 100)
 
     def values(self) -> dict[str, object]:
         """The space as '<table>.<key>' -> value, in the file's terms (what a study stores)."""
@@ -115,6 +125,8 @@ _SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "training.epochs": ("int", ("epochs",)),
     "training.patience": ("int", ("patience",)),
     "training.wave_copies": ("int", ("wave_copies",)),
+    "training.rungs": ("epochs", ("rungs",)),
+    "training.rung_margin": ("number", ("rung_margin",)),
     "training.learning_rate": ("float_range", ("learning_rate",)),
 }
 _TABLES = tuple(dict.fromkeys(name.split(".")[0] for name in _SCHEMA))
@@ -222,6 +234,17 @@ def _parse(path: Path, name: str, value) -> dict:
         if not is_int(value) or not bound.contains(value):
             fail(bound.expected())
         return {fields[0]: value}
+    if kind == "epochs":  # increasing epochs, possibly none
+        if not isinstance(value, list) or any(not is_int(v) or not limits.EPOCHS.contains(v) for v in value):
+            fail(f"a list of epochs, each {limits.EPOCHS.expected()} (may be empty)")
+        if any(a >= b for a, b in itertools.pairwise(value)):
+            fail("epochs in increasing order")
+        return {fields[0]: tuple(value)}
+    if kind == "number":
+        bound = limits.RUNG_MARGIN
+        if not bound.contains(value):
+            fail(bound.expected())
+        return {fields[0]: float(value)}
     if not isinstance(value, dict) or set(value) - {"min", "max", "log"} or not {"min", "max"} <= set(value):
         fail("a table { min = ..., max = ... }")
     low, high = value["min"], value["max"]

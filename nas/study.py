@@ -12,7 +12,7 @@ from nas.memory import KB, MEMORY_MODEL_VERSION, Budget
 from nas.space import SearchSpace
 
 DEFAULT_RESULTS = Path("results")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
 SEARCH_WEIGHTS = ("pow2", "fixed", "float", "any")  # --weights of nas search: one scheme, or all
 DEFAULT_WEIGHTS = "pow2"
 DEFAULT_TRIALS = 30

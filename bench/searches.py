@@ -1,0 +1,183 @@
+"""Whole default searches, side by side (issue 13): the old default against the new one, and the
+samplers against random search. Each run is `nas search --budget-kb 36 --weights pow2` as a user
+runs it (2 workers, a subprocess), on a feature cache filled beforehand, so the runs compare
+searching, not who paid for the features; nothing else should run on the machine meanwhile.
+
+    .venv/bin/python bench/searches.py compare --seeds 0 1 2    # old default (git ref) vs this tree
+    .venv/bin/python bench/searches.py samplers --seeds 0 1 2   # tpe, nsga2, gp at 30 trials; random at 60
+    .venv/bin/python bench/searches.py report                   # bench/results/searches.md from the runs
+
+The old default runs from a git worktree of `--old-ref` (default: the last commit before issue 13)
+with this tree's virtual environment. Every finished run is appended to
+bench/results/searches.jsonl at once (a run takes 5-15 minutes; the set takes hours), and a run
+already there is skipped, so an interrupted benchmark continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RUNS = BENCH / "results" / "searches.jsonl"
+REPORT = BENCH / "results" / "searches.md"
+OLD_REF = "71bf18d"  # the default search before issue 13: nn.GRU, every trial trained 40 epochs, TPE
+BUDGET_KB = 36
+SAMPLER_TRIALS = {"tpe": 30, "nsga2": 30, "gp": 30, "random": 60}
+EQUAL_TRIALS = 30  # where random search's 60-trial runs are also read at their first 30 trials
+
+
+def tree_commit(tree: Path) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=tree, capture_output=True, text=True).stdout
+    return commit + ("+changes" if dirty.strip() else "")
+
+
+def old_tree(ref: str) -> Path:
+    """A worktree of `ref` (made once, kept in the temporary folder)."""
+    path = Path(tempfile.gettempdir()) / f"nas-bench-{ref}"
+    if not (path / "nas").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), ref], cwd=REPO, check=True, capture_output=True)
+    return path
+
+
+def done_runs() -> list[dict]:
+    return [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
+
+
+def measure(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Path) -> dict:
+    """One `nas search` in `tree`, timed; then its study read with this tree's reports."""
+    from nas.memory import Budget
+    from nas.pareto import front_hypervolume, pareto_front
+    from nas.record import read_records
+    from nas.search import load_existing_study
+    from nas.study import StudyLocation
+
+    study = f"{run['label']}-{run['sampler']}-{run['trials']}-s{run['seed']}"
+    results = scratch / "results"
+    argv = [sys.executable, "-m", "nas.cli", "search", "--budget-kb", str(BUDGET_KB), "--weights", "pow2"]
+    argv += ["--seed", str(run["seed"]), "--sampler", run["sampler"], "--trials", str(run["trials"])]
+    argv += ["--study", study, "--results-dir", str(results), "--data-dir", str(data_dir)]
+    env = os.environ | {"PYTHONPATH": str(tree), "NAS_CACHE_DIR": str(cache_dir)}
+    started = time.perf_counter()
+    process = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{process.stderr[-2000:]}")
+    loaded, _ = load_existing_study(StudyLocation(study, None, results))
+    records = read_records(loaded)
+    budget = Budget.from_kb(BUDGET_KB)
+    out = run | {
+        "commit": tree_commit(tree),
+        "date": datetime.date.today().isoformat(),
+        "cpu_cores": os.cpu_count(),
+        "wall_s": wall,
+        "finished": sum(r.finished for r in records),
+        "trained": sum(r.trained for r in records),
+        "stopped": sum(r.stopped for r in records),
+        "epochs": sum(r.epochs_run or 0 for r in records),
+        "front_points": len(pareto_front(records, budget)),
+        "val_hypervolume": front_hypervolume(records, budget, "val"),
+        "best_val": max((r.val.value for r in pareto_front(records, budget)), default=None),
+    }
+    if run["trials"] > EQUAL_TRIALS:
+        first = [r for r in records if r.number < EQUAL_TRIALS]
+        out[f"val_hypervolume_first_{EQUAL_TRIALS}"] = front_hypervolume(first, budget, "val")
+    return out
+
+
+def warm(data_dir: Path, cache_dir: Path) -> None:
+    """Every front-end shape of the default space into the cache (the suite's own filling)."""
+    sys.path.insert(0, str(BENCH))
+    from suite import warm_cache
+
+    from nas.data import load_split
+    from nas.memory import Budget
+    from nas.space import load_space
+    from nas.study import SearchOptions, StudyLocation
+
+    options = SearchOptions(Budget.from_kb(BUDGET_KB), load_space(), "pow2", StudyLocation())
+    _, waveforms = load_split(data_dir, "official")
+    seconds = warm_cache(options, waveforms, str(cache_dir))
+    print(f"feature cache {cache_dir}: filled in {seconds:.0f} s", flush=True)
+
+
+def planned(mode: str, seeds: list[int], old_ref: str) -> list[tuple[dict, Path]]:
+    if mode == "compare":  # old and new take turns, seed by seed, so machine drift hits both
+        old = old_tree(old_ref)
+        return [pair for seed in seeds for pair in ((dict(label=f"old-{old_ref}", sampler="tpe", trials=30, seed=seed), old),
+                                                    (dict(label="new", sampler="tpe", trials=30, seed=seed), REPO))]  # fmt: skip
+    return [(dict(label="new", sampler=sampler, trials=trials, seed=seed), REPO)
+            for seed in seeds for sampler, trials in SAMPLER_TRIALS.items()]  # fmt: skip
+
+
+def report() -> str:
+    runs = done_runs()
+    lines = ["# Whole searches side by side", "", "Written by `python bench/searches.py report` from "
+             "[searches.jsonl](searches.jsonl) (one line per run, with its commit, date and machine). "
+             f"`nas search --budget-kb {BUDGET_KB} --weights pow2`, 2 workers, warm feature cache; hypervolume: validation, "
+             "accuracy x share of the budget unused.", ""]  # fmt: skip
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["label"], run["sampler"], run["trials"]), []).append(run)
+    lines += ["| search | trials | seeds | wall time, min (mean; each) | trained / stopped early | epochs | front points "
+              "| val hypervolume (mean; each) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for (label, sampler, trials), group in sorted(groups.items()):
+        group.sort(key=lambda r: r["seed"])
+        walls = [r["wall_s"] / 60 for r in group]
+        volumes = [r["val_hypervolume"] for r in group]
+        lines.append(
+            f"| {label} {sampler} | {trials} | {', '.join(str(r['seed']) for r in group)} | {statistics.mean(walls):.1f} "
+            f"({', '.join(f'{w:.1f}' for w in walls)}) | {statistics.mean(r['trained'] for r in group):.1f} / "
+            f"{statistics.mean(r['stopped'] for r in group):.1f} | {statistics.mean(r['epochs'] for r in group):.0f} | "
+            f"{statistics.mean(r['front_points'] for r in group):.1f} | "
+            f"{statistics.mean(volumes):.4f} ({', '.join(f'{v:.4f}' for v in volumes)}) |"
+        )
+        key = f"val_hypervolume_first_{EQUAL_TRIALS}"
+        if all(key in r for r in group):
+            firsts = [r[key] for r in group]
+            lines.append(f"| {label} {sampler}, its first {EQUAL_TRIALS} trials | {EQUAL_TRIALS} | | | | | | "
+                         f"{statistics.mean(firsts):.4f} ({', '.join(f'{v:.4f}' for v in firsts)}) |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=("compare", "samplers", "report"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--old-ref", default=OLD_REF, help="git ref of the old default (compare)")
+    parser.add_argument("--data-dir", help="FSDD recordings (default: as nas finds them)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "nas-bench-cache", help="the shared feature cache")
+    args = parser.parse_args()
+    if args.mode != "report":
+        from nas.data import find_data_dir
+
+        data_dir = find_data_dir(args.data_dir)
+        warm(data_dir, args.cache_dir)
+        done = {(r["label"], r["sampler"], r["trials"], r["seed"]) for r in done_runs()}
+        for run, tree in planned(args.mode, args.seeds, args.old_ref):
+            if (run["label"], run["sampler"], run["trials"], run["seed"]) in done:
+                continue
+            with tempfile.TemporaryDirectory() as scratch:
+                result = measure(run, tree, data_dir, args.cache_dir, Path(scratch))
+            RUNS.parent.mkdir(parents=True, exist_ok=True)
+            with RUNS.open("a") as out:
+                out.write(json.dumps(result) + "\n")
+            print(f"{run}: {result['wall_s'] / 60:.1f} min, hypervolume {result['val_hypervolume']:.4f}", flush=True)
+    REPORT.write_text(report())
+    print(f"wrote {REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Multi-fidelity search (nas/rungs.py): a trial stops at a rung when a no-larger trial was at least
+the margin more accurate there, once enough trials have reached it; stopped trials never reach the
+front."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from nas.cli import main
+from nas.record import read_records
+from nas.rungs import RUNG_MIN_TRIALS, RungResult, RungRule
+from nas.space import SPACES_DIR, load_space
+from tests.conftest import search_argv
+
+RULE = RungRule((5, 10, 20), 0.01)
+
+
+def others(*points: tuple[float, int]) -> list[RungResult]:
+    return [RungResult(number, accuracy, size) for number, (accuracy, size) in enumerate(points)]
+
+
+def test_a_no_larger_trial_leading_by_the_margin_stops_it():
+    field = others((0.90, 5000), (0.91, 5000), (0.92, 6000), (0.93, 7000), (0.96, 4000))
+    assert RULE.beaten_by(0.95, 4000, field).number == 4  # 0.96 at the same size: a point ahead
+    assert RULE.beaten_by(0.95, 3999, field) is None  # every leader is larger
+    assert RULE.beaten_by(0.951, 4000, field) is None  # 0.9 points ahead is not enough
+    assert RULE.beaten_by(0.80, 10_000, field).number == 4  # the most accurate of those that qualify
+
+
+def test_nobody_stops_before_enough_trials_reached_the_rung():
+    field = others(*[(0.99, 100)] * (RUNG_MIN_TRIALS - 1))
+    assert RULE.beaten_by(0.5, 10_000, field) is None
+    assert RULE.beaten_by(0.5, 10_000, [*field, RungResult(99, 0.99, 100)]) is not None
+
+
+def test_the_default_space_stops_at_epochs_5_10_and_20_by_one_point():
+    space = load_space()
+    assert space.rung_rule() == RungRule((5, 10, 20), 0.01)
+    from dataclasses import replace
+
+    assert replace(space, epochs=10).rung_rule().epochs == (5,)  # rungs at or past the last epoch never apply
+
+
+@pytest.fixture(scope="module")
+def rung_study(subset, tmp_path_factory):
+    """Nine trials of one size (hidden fixed), two epochs, rungs at epoch 1, margin 0: every trial
+    is 'no larger' than every other, so from the sixth on, one that is not the best so far at
+    epoch 1 stops there."""
+    folder = tmp_path_factory.mktemp("rungs")
+    space = folder / "rungs.toml"
+    smoke = (SPACES_DIR / "smoke.toml").read_text()
+    smoke = smoke.replace("hidden = { min = 4, max = 12 }", "hidden = { min = 8, max = 8 }")
+    space.write_text(smoke.replace("[training]\n", "[training]\nrungs = [1]\nrung_margin = 0\n"))
+    argv = search_argv(subset, folder, "--study", "r", "--workers", "1", "--trials", "9")
+    argv[argv.index("smoke")] = str(space)
+    assert main(argv) == 0
+    study = optuna.load_study(study_name="r", storage=f"sqlite:///{folder / 'r' / 'study.db'}")
+    return study, read_records(study)
+
+
+def test_every_stop_and_every_continuation_follows_the_rule(rung_study):
+    _, records = rung_study
+    stopped = [r for r in records if r.stopped]
+    assert stopped, "some trial of nine should be beaten at epoch 1"
+    rule = RungRule((1,), 0.0)
+    for record in records:
+        earlier = [RungResult(o.number, o.rung_accuracy["1"], o.total_bytes) for o in records if o.number < record.number]
+        leader = rule.beaten_by(record.rung_accuracy["1"], record.total_bytes, earlier)
+        if record.stopped:
+            assert record.state == "pruned" and not record.over_budget
+            assert record.stopped_at_epoch == 1 and record.epochs_run == 1 and record.val is None
+            assert leader is not None and record.stopped_by == leader.number
+            assert record.number >= RUNG_MIN_TRIALS
+        else:
+            assert leader is None, f"trial {record.number} should have stopped"
+            assert record.state == "complete" and record.epochs_run == 2
+
+
+def test_stopped_trials_count_towards_trials_and_stay_off_the_front(rung_study, capsys):
+    study, records = rung_study
+    assert sum(r.finished for r in records) == 9
+    front = {t.number for t in study.best_trials}
+    assert front and not front & {r.number for r in records if r.stopped}
