@@ -114,8 +114,8 @@ def warm(data_dir: Path, cache_dir: Path) -> None:
 def planned(mode: str, seeds: list[int], old_ref: str) -> list[tuple[dict, Path]]:
     if mode == "compare":  # old and new take turns, seed by seed, so machine drift hits both
         old = old_tree(old_ref)
-        return [pair for seed in seeds for pair in ((dict(label=f"old-{old_ref}", sampler="tpe", trials=30, seed=seed), old),
-                                                    (dict(label="new", sampler="tpe", trials=30, seed=seed), REPO))]  # fmt: skip
+        return [pair for seed in seeds for pair in ((dict(label="new", sampler="tpe", trials=30, seed=seed), REPO),
+                                                    (dict(label=f"old-{old_ref}", sampler="tpe", trials=30, seed=seed), old))]  # fmt: skip
     return [(dict(label="new", sampler=sampler, trials=trials, seed=seed), REPO)
             for seed in seeds for sampler, trials in SAMPLER_TRIALS.items()]  # fmt: skip
 

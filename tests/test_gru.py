@@ -90,3 +90,16 @@ def test_without_a_compiler_training_falls_back_to_torch_with_one_warning(monkey
         monkeypatch.undo()
         kernel.cache_clear()
     assert kernel() is not None
+
+
+def test_training_a_gru_classifier_goes_through_the_kernel_and_evaluation_does_not(monkeypatch):
+    calls = []
+    original = _GRULayer.apply
+    monkeypatch.setattr(_GRULayer, "apply", lambda *args: calls.append(1) or original(*args))
+    model = RecurrentClassifier(ModelConfig("gru", 2, 8, n_input=3))
+    frames, lengths = torch.randn(2, 5, 3), torch.tensor([5, 2])
+    model(frames, lengths).sum().backward()
+    assert len(calls) == 2  # one per layer
+    with torch.no_grad():
+        model(frames, lengths)
+    assert len(calls) == 2
