@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,8 @@ EQUAL_TRIALS = 30  # where random search's 60-trial runs are also read at their 
 
 def tree_commit(tree: Path) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=tree, capture_output=True, text=True).stdout
+    # only the package decides what a search does: edits elsewhere (docs, tests) do not mark the run
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "nas"], cwd=tree, capture_output=True, text=True).stdout
     return commit + ("+changes" if dirty.strip() else "")
 
 
@@ -64,6 +66,7 @@ def measure(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Pat
 
     study = f"{run['label']}-{run['sampler']}-{run['trials']}-s{run['seed']}"
     results = scratch / "results"
+    shutil.rmtree(results / study, ignore_errors=True)  # a run cut short before: start it again
     argv = [sys.executable, "-m", "nas.cli", "search", "--budget-kb", str(BUDGET_KB), "--weights", "pow2"]
     argv += ["--seed", str(run["seed"]), "--sampler", run["sampler"], "--trials", str(run["trials"])]
     argv += ["--study", study, "--results-dir", str(results), "--data-dir", str(data_dir)]
@@ -158,6 +161,8 @@ def main() -> int:
     parser.add_argument("--old-ref", default=OLD_REF, help="git ref of the old default (compare)")
     parser.add_argument("--data-dir", help="FSDD recordings (default: as nas finds them)")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "nas-bench-cache", help="the shared feature cache")
+    parser.add_argument("--studies-dir", type=Path, default=Path(tempfile.gettempdir()) / "nas-bench-studies",
+                        help="where the runs' studies stay, for a look afterwards (a study already there is replaced)")  # fmt: skip
     args = parser.parse_args()
     if args.mode != "report":
         from nas.data import find_data_dir
@@ -168,8 +173,7 @@ def main() -> int:
         for run, tree in planned(args.mode, args.seeds, args.old_ref):
             if (run["label"], run["sampler"], run["trials"], run["seed"]) in done:
                 continue
-            with tempfile.TemporaryDirectory() as scratch:
-                result = measure(run, tree, data_dir, args.cache_dir, Path(scratch))
+            result = measure(run, tree, data_dir, args.cache_dir, args.studies_dir)
             RUNS.parent.mkdir(parents=True, exist_ok=True)
             with RUNS.open("a") as out:
                 out.write(json.dumps(result) + "\n")
