@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from nas.data import DIGIT_NAMES
 from nas.device import FLASH
 from nas.memory import KB, MEMORY_PARTS, Budget, format_bytes
-from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, FrontPlotData, HistoryPlotData, log10_range, log_ticks
+from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, STOPPED, FrontPlotData, HistoryPlotData, log10_range, log_ticks
 from nas.record import TrialRecord
 from nas.report import frontend_text
 from nas.stats import Accuracy
@@ -28,6 +28,7 @@ STYLES = {
     OVER_TRAINED: dict(color=BUDGET_COLOUR, size=8, symbol="x"),
     FRONT: dict(color="#1f6feb", size=12, symbol="diamond"),
     OVER_PRUNED: dict(color=BUDGET_COLOUR, size=7, symbol="line-ns-open"),
+    STOPPED: dict(color="#c5ccd3", size=7, symbol="circle-open"),
 }
 # flash parts in blues, RAM parts in oranges, in MEMORY_PARTS order
 PART_COLOURS = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#a63603", "#e6550d", "#fd8d3c", "#fdae6b", "#fdd0a2")
@@ -48,6 +49,13 @@ def hover_text(record: TrialRecord) -> str:
     size = f"{format_bytes(record.total_bytes)} in total"
     if record.memory and "flash_bytes" in record.memory:
         size += f" (flash {record.memory['flash_bytes']:,} B, RAM {record.memory['ram_bytes']:,} B; front-end {frontend_text(record)})"
+    if record.stopped:
+        accuracy = record.stopped_accuracy
+        return (
+            f"trial {record.number}: {record.describe()}<br>{size}<br>stopped at epoch {record.stopped_at_epoch}"
+            + (f" at {100 * accuracy:.2f}% validation accuracy (fake-quantized model)" if accuracy is not None else "")
+            + f": trial {record.stopped_by} was no larger and more accurate there"
+        )
     if not record.trained:
         return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
     text = f"trial {record.number}: {record.describe()}<br>{size}<br>"
@@ -66,7 +74,8 @@ def _budget_label(budget_kb: float, scope: str) -> str:
 
 def front_figure(data: FrontPlotData, title: str, objective: str = "validation accuracy") -> go.Figure:
     """Accuracy (the objective) against total kB on a log axis: the front as a step line, dominated
-    trials in grey, trained trials over the budget as crosses, pruned ones as ticks at 0%."""
+    trials in grey, trained trials over the budget as crosses, pruned ones as ticks at 0%, trials
+    stopped at a rung as open circles at their accuracy there."""
     figure = go.Figure()
     for name in GROUPS:
         rows = data.groups[name]
@@ -75,7 +84,7 @@ def front_figure(data: FrontPlotData, title: str, objective: str = "validation a
         figure.add_trace(
             go.Scatter(
                 x=[r.total_bytes / KB for r in rows],
-                y=[100 * r.score.value if r.trained else 0.0 for r in rows],
+                y=[100 * r.score.value if r.trained else 100 * (r.stopped_accuracy or 0.0) for r in rows],
                 mode="lines+markers" if name == FRONT else "markers",
                 line=dict(shape="hv", color=STYLES[FRONT]["color"]) if name == FRONT else None,
                 marker=STYLES[name],

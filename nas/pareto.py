@@ -70,7 +70,8 @@ FRONT = "front"
 DOMINATED = "dominated"
 OVER_TRAINED = "over budget (trained)"
 OVER_PRUNED = "over budget, not trained"
-GROUPS = (DOMINATED, OVER_TRAINED, FRONT, OVER_PRUNED)  # drawing order: the front above the rest
+STOPPED = "stopped early at a rung"
+GROUPS = (STOPPED, DOMINATED, OVER_TRAINED, FRONT, OVER_PRUNED)  # drawing order: the front above the rest
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ def classify(records: list[TrialRecord], budget: Budget) -> dict[str, list[Trial
             name = FRONT if record.number in on_front else (DOMINATED if record.within(budget) else OVER_TRAINED)
         elif record.over_budget and record.total_bytes is not None:
             name = OVER_PRUNED
+        elif record.stopped and record.total_bytes is not None and record.stopped_accuracy is not None:
+            name = STOPPED
         else:
             continue  # failed, running, or pruned for another reason: nothing to place
         groups[name].append(record)

@@ -76,6 +76,11 @@ class TrialRecord:
         """Stopped at a rung: trained part of the way, beaten there by a no-larger trial (nas.rungs)."""
         return self.stopped_at_epoch is not None
 
+    @property
+    def stopped_accuracy(self) -> float | None:
+        """A stopped trial's validation accuracy (fake-quantized model) at the rung where it stopped."""
+        return (self.rung_accuracy or {}).get(str(self.stopped_at_epoch)) if self.stopped else None
+
     def objectives(self) -> tuple[float, float]:
         """The study's two values: validation accuracy (maximised) and total_bytes (minimised)."""
         return self.score.value, float(self.total_bytes)

@@ -143,7 +143,7 @@ def studies_table(listings: list[StudyListing], results_dir: Path) -> Table:
 def trial_line(record: TrialRecord) -> str:
     """One finished trial in words, as the search prints it when it finishes."""
     if record.stopped:
-        accuracy = (record.rung_accuracy or {}).get(str(record.stopped_at_epoch))
+        accuracy = record.stopped_accuracy
         at = f" at {100 * accuracy:.2f}% val" if accuracy is not None else ""
         return (
             f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
@@ -166,9 +166,14 @@ def trial_row(record: TrialRecord, summary: StudySummary) -> dict:
     row = {"trial": record.number, "state": record.state, "over_budget": record.over_budget}
     row["within_budget"] = record.trained and record.within(summary.budget)
     row["on_front"] = record.number in on_front
-    row |= {"stopped_at_epoch": record.stopped_at_epoch, "stopped_by": record.stopped_by}
+    row |= {"stopped_at_epoch": record.stopped_at_epoch, "stopped_by": record.stopped_by, "stopped_val_accuracy": record.stopped_accuracy}
     if record.trained:
         return row | front_row(record)
+    if record.stopped and record.model_config is not None:  # its configuration, no final accuracies
+        model, quant = record.model_config, record.quant_config
+        configuration = {"cell": model.cell, "layers": model.layers, "hidden": model.hidden, "n_mfcc": model.n_input}
+        configuration |= {"frontend": frontend_text(record), "weights": quant.weights, "weight_bits": quant.weight_bits}
+        return row | configuration | {"total_bytes": record.total_bytes, "train_seconds": record.train_seconds}
     return row | {"total_bytes": record.total_bytes, "configuration": record.describe()}
 
 

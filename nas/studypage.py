@@ -96,7 +96,11 @@ def study_page(summary: StudySummary, settings: StudySettings) -> Page:
     finished = summary.finished
     best = select_best(records, budget)
     failed, running, over = (sum(r.state == "fail" for r in records), sum(r.state == "running" for r in records), len(summary.over_budget))
-    trials = f"{len(finished)} finished: {len(finished) - over} trained, {over} over the budget (pruned before training)"
+    stopped = len(summary.stopped)
+    trials = (
+        f"{len(finished)} finished: {len(finished) - over - stopped} trained, {stopped} stopped early at a rung, "
+        f"{over} over the budget (pruned before training)"
+    )
     facts = [
         ("trials", f"{trials}; {failed} failed, {running} running"),
         ("budget", budget.describe()),

@@ -82,3 +82,28 @@ def test_stopped_trials_count_towards_trials_and_stay_off_the_front(rung_study, 
     assert sum(r.finished for r in records) == 9
     front = {t.number for t in study.best_trials}
     assert front and not front & {r.number for r in records if r.stopped}
+
+
+def test_stopped_trials_are_shown_as_stopped_with_their_configuration(rung_study, tmp_path):
+    import csv
+
+    from nas.memory import Budget
+    from nas.pareto import STOPPED, front_plot_data
+    from nas.report import summarize_study, trial_line, write_front_files
+
+    _, records = rung_study
+    stopped = [r for r in records if r.stopped]
+    budget = Budget.from_kb(4)
+    placed = front_plot_data(records, budget).groups[STOPPED]
+    assert {r.number for r in placed} == {r.number for r in stopped}
+    assert all(r.stopped_accuracy == r.rung_accuracy["1"] for r in placed)
+    summary = summarize_study("r", budget, "pow2", records)
+    assert len(summary.stopped) == len(stopped)
+    write_front_files(summary, tmp_path)
+    rows = {int(row["trial"]): row for row in csv.DictReader((tmp_path / "trials.csv").open())}
+    for record in stopped:
+        row = rows[record.number]
+        assert row["state"] == "pruned" and row["on_front"] == "False" and row["val_accuracy"] == ""
+        assert row["cell"] == "gru" and int(row["hidden"]) == 8 and int(row["stopped_by"]) == record.stopped_by
+        assert float(row["stopped_val_accuracy"]) == record.rung_accuracy["1"]
+        assert f"stopped at epoch 1 at {100 * record.rung_accuracy['1']:.2f}% val: trial {record.stopped_by}" in trial_line(record)
