@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job: the default search (13-15 minutes on 2 cores; re-running resumes it with new trials).
+# The main job: the default search (4-5 minutes on 2 cores, 2-3 more the first time for the features;
+# re-running resumes it with new trials).
 # Without data (no $$NAS_DATA_DIR, no data/fsdd/recordings) it downloads FSDD first.
 search: $(STAMP)
 	@if [ -z "$$NAS_DATA_DIR" ] && [ ! -d data/fsdd/recordings ]; then $(VENV)/bin/nas data download; fi

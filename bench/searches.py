@@ -133,24 +133,26 @@ def report() -> str:
     for run in runs:
         groups.setdefault((run["label"], run["sampler"], run["trials"]), []).append(run)
     lines += ["| search | trials | seeds | wall time, min (mean; each) | trained / stopped early | epochs | front points "
-              "| val hypervolume (mean; each) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+              "| val hypervolume (mean; each) | best val accuracy (mean; each) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for (label, sampler, trials), group in sorted(groups.items()):
         group.sort(key=lambda r: r["seed"])
         walls = [r["wall_s"] / 60 for r in group]
         volumes = [r["val_hypervolume"] for r in group]
+        bests = [r["best_val"] for r in group]
         lines.append(
             f"| {label} {sampler} | {trials} | {', '.join(str(r['seed']) for r in group)} | {statistics.mean(walls):.1f} "
             f"({', '.join(f'{w:.1f}' for w in walls)}) | {statistics.mean(r['trained'] for r in group):.1f} / "
             f"{statistics.mean(r['stopped'] for r in group):.1f} | {statistics.mean(r['epochs'] for r in group):.0f} | "
             f"{statistics.mean(r['front_points'] for r in group):.1f} | "
-            f"{statistics.mean(volumes):.4f} ({', '.join(f'{v:.4f}' for v in volumes)}) |"
+            f"{statistics.mean(volumes):.4f} ({', '.join(f'{v:.4f}' for v in volumes)}) | "
+            f"{100 * statistics.mean(bests):.2f}% ({', '.join(f'{100 * b:.2f}' for b in bests)}) |"
         )
         key = f"val_hypervolume_first_{EQUAL_TRIALS}"
         if all(key in r for r in group):
             firsts = [r[key] for r in group]
             lines.append(f"| {label} {sampler}, its first {EQUAL_TRIALS} trials | {EQUAL_TRIALS} | | | | | | "
-                         f"{statistics.mean(firsts):.4f} ({', '.join(f'{v:.4f}' for v in firsts)}) |")  # fmt: skip
+                         f"{statistics.mean(firsts):.4f} ({', '.join(f'{v:.4f}' for v in firsts)}) | |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

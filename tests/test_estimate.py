@@ -12,6 +12,7 @@ from nas.data import list_recordings, make_split, read_wav
 from nas.estimate import estimate_search, frame_counts, trained_share
 from nas.memory import Budget
 from nas.record import TrialRecord
+from nas.rungs import REPLAY_EPOCH_SHARE
 from nas.space import load_space, resolve_space_path
 from nas.stats import Accuracy
 from nas.study import SearchOptions, StudyLocation
@@ -61,6 +62,18 @@ def test_a_new_study_times_an_epoch_of_each_cell_and_counts_the_folds(subset):
     assert estimate.seconds_high >= estimate.seconds  # as if every trial were of the slower cell
     folds = estimate_search(replace(two_cells, speaker_folds=2), split, [], cores=1)
     assert "x3 for the speaker folds" in folds.basis
+    assert "expected" not in estimate.basis and "expected" not in folds.basis  # the space's rungs are all past its epochs
+
+
+def test_rungs_shorten_the_expected_trial_but_not_the_high_end(subset):
+    split = make_split(list_recordings(subset), "official")
+    base = options(1 << 20, trials=4, workers=1)
+    rungs = replace(base, space=replace(base.space, epochs=40, rungs=(5, 10, 20)))
+    estimate = estimate_search(rungs, split, [], cores=1)
+    assert f"{100 * REPLAY_EPOCH_SHARE:.0f}% expected: rungs at epochs 5, 10, 20" in estimate.basis
+    assert estimate.seconds_high > 1.5 * estimate.seconds  # every trial to the end, against 55% of the epochs
+    folds = estimate_search(replace(rungs, speaker_folds=1), split, [], cores=1)
+    assert "expected" not in folds.basis  # no rungs with --speaker-folds
 
 
 def test_frame_counts_come_from_the_file_sizes(subset):
