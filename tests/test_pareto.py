@@ -18,6 +18,7 @@ from nas.pareto import (
     FRONT,
     OVER_PRUNED,
     OVER_TRAINED,
+    STOPPED,
     classify,
     front_hypervolume,
     front_plot_data,
@@ -137,6 +138,7 @@ def test_plot_groups():
         OVER_TRAINED: [5],
         FRONT: [0, 2, 4],
         OVER_PRUNED: [6],
+        STOPPED: [],  # stopped trials: tests/test_rungs.py
     }
 
 
