@@ -144,7 +144,7 @@ def trial_line(record: TrialRecord) -> str:
     """One finished trial in words, as the search prints it when it finishes."""
     if record.stopped:
         accuracy = record.stopped_accuracy
-        at = f" at {100 * accuracy:.2f}% val" if accuracy is not None else ""
+        at = f" at {100 * accuracy:.2f}% val (fake-quantized model)" if accuracy is not None else ""
         return (
             f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
             f"stopped at epoch {record.stopped_at_epoch}{at}: trial {record.stopped_by} was no larger and more accurate there"

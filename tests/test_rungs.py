@@ -106,4 +106,5 @@ def test_stopped_trials_are_shown_as_stopped_with_their_configuration(rung_study
         assert row["state"] == "pruned" and row["on_front"] == "False" and row["val_accuracy"] == ""
         assert row["cell"] == "gru" and int(row["hidden"]) == 8 and int(row["stopped_by"]) == record.stopped_by
         assert float(row["stopped_val_accuracy"]) == record.rung_accuracy["1"]
-        assert f"stopped at epoch 1 at {100 * record.rung_accuracy['1']:.2f}% val: trial {record.stopped_by}" in trial_line(record)
+        expected = f"stopped at epoch 1 at {100 * record.rung_accuracy['1']:.2f}% val (fake-quantized model): trial {record.stopped_by}"
+        assert expected in trial_line(record)
