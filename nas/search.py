@@ -31,6 +31,7 @@ from nas.artifacts import ARTIFACTS_ATTR, default_store, study_store, upload_che
 from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
+from nas.interrupts import STOP
 from nas.memory import Budget, largest_hidden, memory_breakdown
 from nas.pareto import select_best
 from nas.recipe import TRAIN_THREADS
@@ -296,8 +297,9 @@ def train_candidate(
             return
         accuracy = state.best_score[0]  # the best epoch so far: what the trial would keep
         reached[str(record.epoch)] = accuracy
-        trial.set_user_attr(RUNG_ATTR, dict(reached))  # before comparing: trials running beside it see it too
-        others = rung_results(trial.study.get_trials(deepcopy=False), record.epoch, trial.number)
+        with STOP.deferred():  # a storage write and read: Ctrl-C waits until they are done
+            trial.set_user_attr(RUNG_ATTR, dict(reached))  # before comparing: trials running beside it see it too
+            others = rung_results(trial.study.get_trials(deepcopy=False), record.epoch, trial.number)
         leader = rule.beaten_by(accuracy, candidate.total_bytes, others)
         if leader is not None:
             raise StoppedAtRung(record.epoch, accuracy, leader)
@@ -328,7 +330,8 @@ def train_candidate(
             stopped_by=stop.beaten_by.number,
         )
     scores = result.integer
-    artifact = upload_checkpoint(trial, path, artifacts) if artifacts else None  # for any host: nas.artifacts
+    with STOP.deferred():
+        artifact = upload_checkpoint(trial, path, artifacts) if artifacts else None  # for any host: nas.artifacts
     speaker_val = speaker_test = None
     for speaker in held_out:  # the same recipe and seed on each leave-one-speaker-out fold
         fold_features = features_for(candidate.features, f"speaker:{speaker}")
@@ -394,15 +397,20 @@ def run_worker(setup: WorkerSetup) -> None:
     if finished_count(study) >= options.trials:
         return
     artifacts = study_store(study, options.artifacts)
-    objective = make_objective(
-        options.searched_space, options.budget, lambda trial, c: train_candidate(trial, c, options, features_for, held_out, artifacts)
-    )
-    study.optimize(
-        objective,
-        timeout=options.timeout_s,
-        callbacks=[optuna.study.MaxTrialsCallback(options.trials, states=FINISHED)],
-        catch=(),
-    )
+
+    def train(trial: optuna.Trial, candidate: Candidate) -> TrialRecord:
+        with STOP.allowed():  # training may be cut short: Optuna fails the trial
+            return train_candidate(trial, candidate, options, features_for, held_out, artifacts)
+
+    # Optuna's bookkeeping (asking for a trial, sampling, telling a result, writing attributes)
+    # is never cut short: a trial interrupted there would stay "running" (nas.interrupts).
+    with STOP.deferred():
+        study.optimize(
+            make_objective(options.searched_space, options.budget, train),
+            timeout=options.timeout_s,
+            callbacks=[optuna.study.MaxTrialsCallback(options.trials, states=FINISHED)],
+            catch=(),
+        )
 
 
 def _caused_by_ctrl_c(error: BaseException | None) -> bool:
@@ -416,19 +424,9 @@ def _caused_by_ctrl_c(error: BaseException | None) -> bool:
     return False
 
 
-def _interrupt_once(signum, frame) -> None:
-    """A worker's SIGINT or SIGTERM: a KeyboardInterrupt once (Optuna then fails the running trial
-    and the worker exits); later signals are ignored, so a second one (Ctrl-C reaches the whole
-    process group, and the main process passes a lone signal on) cannot land inside that cleanup."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _worker_process(setup: WorkerSetup, errors) -> None:
     """A worker process's entry point."""
-    signal.signal(signal.SIGINT, _interrupt_once)
-    signal.signal(signal.SIGTERM, _interrupt_once)
+    STOP.install()
     _worker_main(setup, errors)
 
 

@@ -190,6 +190,9 @@ BUGS = [
      "stop_signals = (signal.SIGINT,)", [f"{SEARCH}::test_interrupted_search_keeps_finished_trials"]),
     ("a lone signal not passed on to the workers", "nas/search.py", "                os.kill(worker.pid, signal.SIGINT)\n",
      "                pass\n", [f"{SEARCH}::test_interrupted_search_keeps_finished_trials"]),
+    ("Ctrl-C raised inside Optuna's ask", "nas/interrupts.py", "before, self.immediate = self.immediate, False",
+     "before, self.immediate = self.immediate, True",
+     [f"{SEARCH}::test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running"]),
     # issue 13: the GRU kernel and the rungs
     ("GRU backward drops the path through z * h", "nas/csrc/gru.cpp", "      tzb[j] = g * z;", "      tzb[j] = 0;", ["tests/test_gru.py"]),
     ("GRU reset gate applied to the input part", "nas/csrc/gru.cpp", "tanh_(gib[2 * hidden + j] + r * hn)",

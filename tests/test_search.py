@@ -481,3 +481,41 @@ def test_ctrl_c_never_lands_inside_a_storage_read(subset, tmp_path):
         run_workers(run, ctrl_c_during_a_read, poll_s=0.2)
     assert reads  # the read after the signal completed
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+
+
+def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tmp_path, monkeypatch):
+    """A stop signal that arrives while Optuna creates the next trial and runs the sampler (outside
+    the objective, where Optuna would not fail the trial) waits until the trial may be cut short:
+    the worker exits with 130, the trial is failed, and none is left "running"."""
+    import nas.search
+    from nas.interrupts import StopSignal
+    from nas.search import WorkerSetup, start_search
+
+    options = SearchOptions(
+        budget=Budget(1 << 20),  # every smoke configuration fits: trial 1 reaches the training
+        space=load_space(resolve_space_path("smoke")),
+        location=StudyLocation("a", None, tmp_path),
+        trials=3,
+        workers=1,
+    )
+    start_search(options, subset)
+
+    class SignalWhileAsking(optuna.samplers.RandomSampler):
+        def before_trial(self, study, trial):  # inside study.ask(), after the trial's row is written
+            if trial.number == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+            super().before_trial(study, trial)
+
+    monkeypatch.setattr(nas.search, "make_sampler", lambda seed, kind="tpe": SignalWhileAsking(seed=seed))
+    monkeypatch.setattr(nas.search, "STOP", StopSignal())  # a fresh one: the handler keeps state
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        nas.search.STOP.install()
+        with pytest.raises(SystemExit) as stopped:
+            nas.search._worker_main(WorkerSetup(options, str(subset), str(tmp_path / "cache")), None)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert stopped.value.code == 130
+    states = {t.number: t.state for t in optuna.load_study(study_name="a", storage=options.location.storage_url).trials}
+    assert states == {0: optuna.trial.TrialState.COMPLETE, 1: optuna.trial.TrialState.FAIL}
