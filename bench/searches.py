@@ -114,7 +114,7 @@ def warm(data_dir: Path, cache_dir: Path) -> None:
     print(f"feature cache {cache_dir}: filled in {seconds:.0f} s", flush=True)
 
 
-def planned(mode: str, seeds: list[int], old_ref: str, label: str) -> list[tuple[dict, Path]]:
+def planned(mode: str, seeds: list[int], old_ref: str, label: str, samplers: list[str]) -> list[tuple[dict, Path]]:
     """compare: this tree's default search (its sampler and trial count) against the old default
     (TPE, 30 trials); samplers: each at SAMPLER_TRIALS."""
     from nas.study import DEFAULT_SAMPLER, DEFAULT_TRIALS
@@ -124,7 +124,7 @@ def planned(mode: str, seeds: list[int], old_ref: str, label: str) -> list[tuple
         return [pair for seed in seeds for pair in ((dict(label=label, sampler=DEFAULT_SAMPLER, trials=DEFAULT_TRIALS, seed=seed), REPO),
                                                     (dict(label=f"old-{old_ref}", sampler="tpe", trials=30, seed=seed), old))]  # fmt: skip
     return [(dict(label=label, sampler=sampler, trials=trials, seed=seed), REPO)
-            for seed in seeds for sampler, trials in SAMPLER_TRIALS.items()]  # fmt: skip
+            for seed in seeds for sampler, trials in SAMPLER_TRIALS.items() if sampler in samplers]  # fmt: skip
 
 
 def report() -> str:
@@ -165,6 +165,7 @@ def main() -> int:
     parser.add_argument("mode", choices=("compare", "samplers", "report"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--old-ref", default=OLD_REF, help="git ref of the old default (compare)")
+    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLER_TRIALS), default=list(SAMPLER_TRIALS), help="samplers: which to run")
     parser.add_argument("--label", default="new", help="names this tree's runs in the results (a run already recorded is skipped)")
     parser.add_argument("--data-dir", help="FSDD recordings (default: as nas finds them)")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "nas-bench-cache", help="the shared feature cache")
@@ -177,7 +178,7 @@ def main() -> int:
         data_dir = find_data_dir(args.data_dir)
         warm(data_dir, args.cache_dir)
         done = {(r["label"], r["sampler"], r["trials"], r["seed"]) for r in done_runs()}
-        for run, tree in planned(args.mode, args.seeds, args.old_ref, args.label):
+        for run, tree in planned(args.mode, args.seeds, args.old_ref, args.label, args.samplers):
             if (run["label"], run["sampler"], run["trials"], run["seed"]) in done:
                 continue
             result = measure(run, tree, data_dir, args.cache_dir, args.studies_dir)
