@@ -32,6 +32,9 @@ from nas.rungs import RungResult, RungRule
 BUDGET = Budget.from_kb(36)
 RUNG_SETS = ((10,), (10, 20), (10, 20, 30), (5, 10, 20), (6, 12, 24))
 MARGINS = (0.0, 0.005, 0.01, 0.015)
+# per-rung margins: one margin for every rung (above), and margins that shrink as accuracies settle
+SHRINKING = (((5, 10, 20), (0.08, 0.03, 0.01)), ((5, 10, 20), (0.05, 0.02, 0.01)), ((10, 20), (0.03, 0.01)))
+REVERSAL_LEADS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
 
 
 def histories(db: Path) -> list[dict]:
@@ -59,7 +62,7 @@ def replay(trials: list[dict], rule: RungRule) -> tuple[float, int]:
             if len(trial["history"]) < epoch:
                 break
             accuracy = max(trial["history"][:epoch])
-            leader = rule.beaten_by(accuracy, trial["bytes"], reached[epoch])
+            leader = rule.beaten_by(epoch, accuracy, trial["bytes"], reached[epoch])
             reached[epoch].append(RungResult(trial["number"], accuracy, trial["bytes"]))
             if leader is not None:
                 stopped_at = epoch
@@ -68,6 +71,28 @@ def replay(trials: list[dict], rule: RungRule) -> tuple[float, int]:
         if stopped_at is None:
             kept.append((trial["accuracy"], trial["bytes"]))
     return hypervolume(kept, BUDGET.limit_bytes), epochs
+
+
+def lead_reversals(studies: dict[str, list[dict]]) -> list[dict]:
+    """How often a lead at a rung is overturned by the end: over pairs of trials of one study where
+    A is no larger than B and A's best accuracy by the rung leads B's by at least `lead`, the share
+    where B ends more accurate than A (a stop that would have lost a better trial). What each
+    rung's margin must cover."""
+    rows = []
+    for epoch in (5, 10, 20):
+        for lead in REVERSAL_LEADS:
+            pairs = overturned = 0
+            for trials in studies.values():
+                for a in trials:
+                    for b in trials:
+                        if a is b or a["bytes"] > b["bytes"] or min(len(a["history"]), len(b["history"])) < epoch:
+                            continue
+                        if max(a["history"][:epoch]) - max(b["history"][:epoch]) >= lead - 1e-9:
+                            pairs += 1
+                            overturned += b["accuracy"] > a["accuracy"]
+            rows.append({"epoch": epoch, "lead": lead, "pairs": pairs, "overturned": overturned,
+                         "overturned_share": overturned / pairs if pairs else None})  # fmt: skip
+    return rows
 
 
 def main() -> int:
@@ -79,22 +104,25 @@ def main() -> int:
     full = {name: (hypervolume([(t["accuracy"], t["bytes"]) for t in trials], BUDGET.limit_bytes), sum(len(t["history"]) for t in trials))
             for name, trials in studies.items()}  # fmt: skip
     rows = []
-    for epochs in RUNG_SETS:
-        for margin in MARGINS:
-            rule = RungRule(epochs, margin)
-            changes, shares = [], []
-            for name, trials in studies.items():
-                volume, trained = replay(trials, rule)
-                changes.append(volume - full[name][0])
-                shares.append(trained / full[name][1])
-            rows.append({"rungs": list(epochs), "margin": margin, "hypervolume_change_mean": statistics.mean(changes),
-                         "hypervolume_change_worst": min(changes), "epoch_share_mean": statistics.mean(shares)})  # fmt: skip
+    rules = [RungRule(epochs, (margin,) * len(epochs)) for epochs in RUNG_SETS for margin in MARGINS]
+    for rule in [*rules, *(RungRule(epochs, margins) for epochs, margins in SHRINKING)]:
+        changes, shares = [], []
+        for name, trials in studies.items():
+            volume, trained = replay(trials, rule)
+            changes.append(volume - full[name][0])
+            shares.append(trained / full[name][1])
+        rows.append({"rungs": list(rule.epochs), "margins": list(rule.margins), "hypervolume_change_mean": statistics.mean(changes),
+                     "hypervolume_change_worst": min(changes), "epoch_share_mean": statistics.mean(shares)})  # fmt: skip
     for row in sorted(rows, key=lambda r: r["epoch_share_mean"]):
-        print(f"rungs {row['rungs']!s:14} margin {row['margin']:.3f}: epochs {row['epoch_share_mean']:.0%}, "
+        print(f"rungs {row['rungs']!s:14} margins {row['margins']!s:20}: epochs {row['epoch_share_mean']:.0%}, "
               f"hypervolume {row['hypervolume_change_mean']:+.4f} (worst {row['hypervolume_change_worst']:+.4f})")  # fmt: skip
+    reversals = lead_reversals(studies)
+    for row in (r for r in reversals if r["pairs"]):
+        print(f"epoch {row['epoch']:2d}, a no-larger trial ahead by >= {100 * row['lead']:.0f} points: {row['pairs']} pairs, "
+              f"{row['overturned']} overturned by the end ({100 * row['overturned_share']:.0f}%)")  # fmt: skip
     summary = {name: {"trials": len(trials), "hypervolume": full[name][0], "epochs": full[name][1]} for name, trials in studies.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"studies": summary, "rules": rows}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"studies": summary, "rules": rows, "reversals": reversals}, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 

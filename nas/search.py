@@ -300,7 +300,7 @@ def train_candidate(
         with STOP.deferred():  # a storage write and read: Ctrl-C waits until they are done
             trial.set_user_attr(RUNG_ATTR, dict(reached))  # before comparing: trials running beside it see it too
             others = rung_results(trial.study.get_trials(deepcopy=False), record.epoch, trial.number)
-        leader = rule.beaten_by(accuracy, candidate.total_bytes, others)
+        leader = rule.beaten_by(record.epoch, accuracy, candidate.total_bytes, others)
         if leader is not None:
             raise StoppedAtRung(record.epoch, accuracy, leader)
 

@@ -27,7 +27,7 @@ errors naming the file and the key:
     epochs = 40
     patience = 15
     rungs = [5, 10, 20]               # epochs at which a beaten trial stops (nas.rungs); [] for none
-    rung_margin = 1.0                 # percentage points
+    rung_margins = [8.0, 3.0, 1.0]    # percentage points, one per rung
     learning_rate = { min = 0.002, max = 0.006, log = true }
 """
 
@@ -75,7 +75,7 @@ class SearchSpace:
     patience: int
     wave_copies: int  # augmented copies of each training recording (TrainConfig.wave_copies)
     rungs: tuple[int, ...]  # epochs at which a trial beaten by a no-larger one stops (nas.rungs)
-    rung_margin: float  # percentage points by which the no-larger trial must lead
+    rung_margins: tuple[float, ...]  # per rung: percentage points by which the no-larger trial must lead
     learning_rate: FloatRange
     source: str  # the file(s) it was read from
 
@@ -92,7 +92,8 @@ class SearchSpace:
 
     def rung_rule(self) -> RungRule:
         """The early-stopping rule of the search's trials: the rungs before the last epoch."""
-        return RungRule(tuple(r for r in self.rungs if r < self.epochs), self.rung_margin / 100)
+        kept = [(epoch, margin) for epoch, margin in zip(self.rungs, self.rung_margins, strict=True) if epoch < self.epochs]
+        return RungRule(tuple(e for e, _ in kept), tuple(m / 100 for _, m in kept))
 
     def values(self) -> dict[str, object]:
         """The space as '<table>.<key>' -> value, in the file's terms (what a study stores)."""
@@ -126,7 +127,7 @@ _SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "training.patience": ("int", ("patience",)),
     "training.wave_copies": ("int", ("wave_copies",)),
     "training.rungs": ("epochs", ("rungs",)),
-    "training.rung_margin": ("number", ("rung_margin",)),
+    "training.rung_margins": ("numbers", ("rung_margins",)),
     "training.learning_rate": ("float_range", ("learning_rate",)),
 }
 _TABLES = tuple(dict.fromkeys(name.split(".")[0] for name in _SCHEMA))
@@ -184,6 +185,11 @@ def load_space(path: Path | None = None) -> SearchSpace:
     space = SearchSpace(**values, source=source)
     if max(space.n_mfcc) > min(space.n_mels):
         raise NasError(f"{source}: n_mfcc {max(space.n_mfcc)} > n_mels {min(space.n_mels)}; expected every n_mfcc <= every n_mels")
+    if len(space.rung_margins) != len(space.rungs):
+        raise NasError(
+            f"{source}: training.rung_margins has {len(space.rung_margins)} value(s), training.rungs {len(space.rungs)}; "
+            "expected one margin per rung"
+        )
     if max(space.hop_length) > min(space.n_fft):
         raise NasError(f"{source}: hop_length {max(space.hop_length)} > n_fft {min(space.n_fft)}; expected every hop <= every n_fft")
     return space
@@ -240,11 +246,11 @@ def _parse(path: Path, name: str, value) -> dict:
         if any(a >= b for a, b in itertools.pairwise(value)):
             fail("epochs in increasing order")
         return {fields[0]: tuple(value)}
-    if kind == "number":
+    if kind == "numbers":  # rung margins, possibly none
         bound = limits.RUNG_MARGIN
-        if not bound.contains(value):
-            fail(bound.expected())
-        return {fields[0]: float(value)}
+        if not isinstance(value, list) or any(isinstance(v, bool) or not bound.contains(v) for v in value):
+            fail(f"a list of numbers, each {bound.expected()} (may be empty)")
+        return {fields[0]: tuple(float(v) for v in value)}
     if not isinstance(value, dict) or set(value) - {"min", "max", "log"} or not {"min", "max"} <= set(value):
         fail("a table { min = ..., max = ... }")
     low, high = value["min"], value["max"]

@@ -71,7 +71,8 @@ def test_rungs_shorten_the_expected_trial_but_not_the_high_end(subset):
     rungs = replace(base, space=replace(base.space, epochs=40, rungs=(5, 10, 20)))
     estimate = estimate_search(rungs, split, [], cores=1)
     assert f"{100 * REPLAY_EPOCH_SHARE:.0f}% expected: rungs at epochs 5, 10, 20" in estimate.basis
-    assert estimate.seconds_high > 1.5 * estimate.seconds  # every trial to the end, against 55% of the epochs
+    # every trial to the end, against 78% of the epochs (less the time both spend outside training)
+    assert estimate.seconds_high > 1.15 * estimate.seconds
     folds = estimate_search(replace(rungs, speaker_folds=1), split, [], cores=1)
     assert "expected" not in folds.basis  # no rungs with --speaker-folds
 

@@ -8,12 +8,13 @@ import optuna
 import pytest
 
 from nas.cli import main
+from nas.errors import NasError
 from nas.record import read_records
 from nas.rungs import RUNG_MIN_TRIALS, RungResult, RungRule
 from nas.space import SPACES_DIR, load_space
 from tests.conftest import search_argv
 
-RULE = RungRule((5, 10, 20), 0.01)
+RULE = RungRule((5, 10, 20), (0.03, 0.02, 0.01))
 
 
 def others(*points: tuple[float, int]) -> list[RungResult]:
@@ -22,24 +23,45 @@ def others(*points: tuple[float, int]) -> list[RungResult]:
 
 def test_a_no_larger_trial_leading_by_the_margin_stops_it():
     field = others((0.90, 5000), (0.91, 5000), (0.92, 6000), (0.93, 7000), (0.96, 4000))
-    assert RULE.beaten_by(0.95, 4000, field).number == 4  # 0.96 at the same size: a point ahead
-    assert RULE.beaten_by(0.95, 3999, field) is None  # every leader is larger
-    assert RULE.beaten_by(0.951, 4000, field) is None  # 0.9 points ahead is not enough
-    assert RULE.beaten_by(0.80, 10_000, field).number == 4  # the most accurate of those that qualify
+    assert RULE.beaten_by(20, 0.95, 4000, field).number == 4  # 0.96 at the same size: a point ahead
+    assert RULE.beaten_by(20, 0.95, 3999, field) is None  # every leader is larger
+    assert RULE.beaten_by(20, 0.951, 4000, field) is None  # 0.9 points ahead is not enough
+    assert RULE.beaten_by(20, 0.80, 10_000, field).number == 4  # the most accurate of those that qualify
+
+
+def test_each_rung_has_its_own_margin():
+    field = others((0.90, 5000), (0.91, 5000), (0.92, 6000), (0.93, 7000), (0.96, 4000))
+    assert RULE.beaten_by(10, 0.94, 4000, field).number == 4  # 2 points ahead: epoch 10's margin
+    assert RULE.beaten_by(5, 0.94, 4000, field) is None  # epoch 5 asks for 3
+    assert RULE.beaten_by(5, 0.93, 4000, field).number == 4
+    assert RULE.beaten_by(10, 0.941, 4000, field) is None
 
 
 def test_nobody_stops_before_enough_trials_reached_the_rung():
     field = others(*[(0.99, 100)] * (RUNG_MIN_TRIALS - 1))
-    assert RULE.beaten_by(0.5, 10_000, field) is None
-    assert RULE.beaten_by(0.5, 10_000, [*field, RungResult(99, 0.99, 100)]) is not None
+    assert RULE.beaten_by(5, 0.5, 10_000, field) is None
+    assert RULE.beaten_by(5, 0.5, 10_000, [*field, RungResult(99, 0.99, 100)]) is not None
 
 
-def test_the_default_space_stops_at_epochs_5_10_and_20_by_one_point():
+def test_the_default_space_stops_at_epochs_5_10_and_20_by_margins_that_shrink():
     space = load_space()
-    assert space.rung_rule() == RungRule((5, 10, 20), 0.01)
+    assert space.rung_rule() == RungRule((5, 10, 20), (0.08, 0.03, 0.01))
     from dataclasses import replace
 
-    assert replace(space, epochs=10).rung_rule().epochs == (5,)  # rungs at or past the last epoch never apply
+    assert replace(space, epochs=10).rung_rule() == RungRule((5,), (0.08,))  # rungs at or past the last epoch never apply
+
+
+def test_a_space_needs_one_margin_per_rung(tmp_path):
+    path = tmp_path / "rungs.toml"
+    path.write_text("[training]\nrungs = [10, 20]\n")
+    expected = r"rungs.toml: training.rung_margins has 3 value\(s\), training.rungs 2; expected one margin per rung"
+    with pytest.raises(NasError, match=expected):
+        load_space(path)
+    path.write_text("[training]\nrungs = [10, 20]\nrung_margins = [3, -1]\n")
+    with pytest.raises(NasError, match=r"training.rung_margins"):
+        load_space(path)
+    path.write_text("[training]\nrungs = [10, 20]\nrung_margins = [3, 1]\n")
+    assert load_space(path).rung_rule() == RungRule((10, 20), (0.03, 0.01))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +73,7 @@ def rung_study(subset, tmp_path_factory):
     space = folder / "rungs.toml"
     smoke = (SPACES_DIR / "smoke.toml").read_text()
     smoke = smoke.replace("hidden = { min = 4, max = 12 }", "hidden = { min = 8, max = 8 }")
-    space.write_text(smoke.replace("[training]\n", "[training]\nrungs = [1]\nrung_margin = 0\n"))
+    space.write_text(smoke.replace("[training]\n", "[training]\nrungs = [1]\nrung_margins = [0]\n"))
     argv = search_argv(subset, folder, "--study", "r", "--workers", "1", "--trials", "9")
     argv[argv.index("smoke")] = str(space)
     assert main(argv) == 0
@@ -63,10 +85,10 @@ def test_every_stop_and_every_continuation_follows_the_rule(rung_study):
     _, records = rung_study
     stopped = [r for r in records if r.stopped]
     assert stopped, "some trial of nine should be beaten at epoch 1"
-    rule = RungRule((1,), 0.0)
+    rule = RungRule((1,), (0.0,))
     for record in records:
         earlier = [RungResult(o.number, o.rung_accuracy["1"], o.total_bytes) for o in records if o.number < record.number]
-        leader = rule.beaten_by(record.rung_accuracy["1"], record.total_bytes, earlier)
+        leader = rule.beaten_by(1, record.rung_accuracy["1"], record.total_bytes, earlier)
         if record.stopped:
             assert record.state == "pruned" and not record.over_budget
             assert record.stopped_at_epoch == 1 and record.epochs_run == 1 and record.val is None
