@@ -133,7 +133,7 @@ def simulate(surrogate: Surrogate, sampler: optuna.samplers.BaseSampler, trials:
         z = float(noise.standard_normal())
         for epoch in rungs:
             accuracy = surrogate.accuracy(str(epoch), row, z)
-            leader = rule.beaten_by(accuracy, candidate.total_bytes, reached[epoch])
+            leader = rule.beaten_by(epoch, accuracy, candidate.total_bytes, reached[epoch])
             reached[epoch].append(RungResult(trial.number, accuracy, candidate.total_bytes))
             if leader is not None:
                 raise optuna.TrialPruned()

@@ -35,6 +35,13 @@ OLD_REF = "71bf18d"  # the default search before issue 13: nn.GRU, every trial t
 BUDGET_KB = 36
 SAMPLER_TRIALS = {"tpe": 30, "nsga2": 30, "gp": 30, "random": 60}
 EQUAL_TRIALS = 30  # where random search's 60-trial runs are also read at their first 30 trials
+# what each label's runs were (the report's legend; each run's commit is in the jsonl)
+LABELS = {
+    f"old-{OLD_REF}": "the default search before issue 13: nn.GRU, every trial 40 epochs, 30 trials",
+    "new": "issue 13's first rules: the GRU kernel, rungs at epochs 5/10/20 with 1 point at every rung (commits 6cc98f1-f98bf53)",
+    "new40": "the same with a default of 40 trials (f98bf53)",
+    "new40m": "rungs with a margin per rung, 8/3/1 points, 40 trials (fdc5a65 on)",
+}
 
 
 def tree_commit(tree: Path) -> str:
@@ -133,6 +140,7 @@ def report() -> str:
              "[searches.jsonl](searches.jsonl) (one line per run, with its commit, date and machine). "
              f"`nas search --budget-kb {BUDGET_KB} --weights pow2`, 2 workers, warm feature cache; hypervolume: validation, "
              "accuracy x share of the budget unused.", ""]  # fmt: skip
+    lines += [f"- **{label}**: {meaning}" for label, meaning in LABELS.items()] + [""]
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
         groups.setdefault((run["label"], run["sampler"], run["trials"]), []).append(run)
