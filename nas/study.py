@@ -88,8 +88,10 @@ class StudySettings:
             if getattr(other, name) != getattr(self, name):
                 return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
         for key in self.space:
-            if other.space.get(key) != self.space[key]:
-                return f"a --space with {key} = {self.space[key]}, not {other.space.get(key)}"
+            if key not in other.space:  # a key of an older nas (a study stores its space's values)
+                return f"a --space with {key} = {self.space[key]}, a key this version no longer has (start a new --study)"
+            if other.space[key] != self.space[key]:
+                return f"a --space with {key} = {self.space[key]}, not {other.space[key]}"
         return None
 
 

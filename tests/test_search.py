@@ -298,6 +298,18 @@ def test_settings_differences_name_the_space_key(tmp_path):
         open_study(replace(options, space=replace(space, layers=(1, 2))))
 
 
+def test_a_space_key_that_this_version_dropped_says_so():
+    """A study stores its space's values; one stored by an older nas with a key since replaced
+    (issue 13's `training.rung_margin`) is refused with that key named, not compared with None."""
+    space = load_space(resolve_space_path("smoke"))
+    settings = SearchOptions(budget=Budget(4096), space=space, location=StudyLocation()).settings()
+    stored = replace(settings, space={**settings.space, "training.rung_margin": 1.0})
+    assert stored.difference(settings) == (
+        "a --space with training.rung_margin = 1.0, a key this version no longer has (start a new --study)"
+    )
+    assert settings.difference(settings) is None
+
+
 def test_budget_too_small_for_anything(subset, tmp_path, capsys):
     code = main(
         [
