@@ -18,7 +18,7 @@ from nas.device import FLASH
 from nas.memory import KB, MEMORY_PARTS, Budget, format_bytes
 from nas.pareto import DOMINATED, FRONT, GROUPS, OVER_PRUNED, OVER_TRAINED, STOPPED, FrontPlotData, HistoryPlotData, log10_range, log_ticks
 from nas.record import TrialRecord
-from nas.report import frontend_text
+from nas.report import frontend_text, stopped_text
 from nas.stats import Accuracy
 
 TEMPLATE = "plotly_white"
@@ -50,12 +50,7 @@ def hover_text(record: TrialRecord) -> str:
     if record.memory and "flash_bytes" in record.memory:
         size += f" (flash {record.memory['flash_bytes']:,} B, RAM {record.memory['ram_bytes']:,} B; front-end {frontend_text(record)})"
     if record.stopped:
-        accuracy = record.stopped_accuracy
-        return (
-            f"trial {record.number}: {record.describe()}<br>{size}<br>stopped at epoch {record.stopped_at_epoch}"
-            + (f" at {100 * accuracy:.2f}% validation accuracy (fake-quantized model)" if accuracy is not None else "")
-            + f": trial {record.stopped_by} was no larger and more accurate there"
-        )
+        return f"trial {record.number}: {record.describe()}<br>{size}<br>{stopped_text(record, 'validation accuracy')}"
     if not record.trained:
         return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
     text = f"trial {record.number}: {record.describe()}<br>{size}<br>"

@@ -52,11 +52,10 @@ def summarize_study(name: str, budget: Budget, weights: str, records: list[Trial
     return StudySummary(name, budget, weights, records, compute_front(records, budget))
 
 
-def front_row(record: TrialRecord) -> dict:
-    """One trial as pareto.json and pareto.csv show it."""
+def configuration_row(record: TrialRecord) -> dict:
+    """A trial's configuration and bytes, as the front files and trials.csv show them."""
     model, quant = record.model_config, record.quant_config
     return {
-        "trial": record.number,
         "cell": model.cell,
         "layers": model.layers,
         "hidden": model.hidden,
@@ -69,19 +68,37 @@ def front_row(record: TrialRecord) -> dict:
         "total_kb": record.total_bytes / KB,
         "flash_bytes": (record.memory or {}).get("flash_bytes"),
         "ram_bytes": (record.memory or {}).get("ram_bytes"),
-        "val_accuracy": record.val.value,
-        "val_ci95": list(record.val.interval()),
-        "test_accuracy": record.test.value,
-        "test_ci95": list(record.test.interval()),
-        # with --speaker-folds: the selection score (validation speakers) and new voices' accuracy
-        "speaker_val_accuracy": record.speaker_val.value if record.speaker_val else None,
-        "held_out_speaker_accuracy": record.speaker_test.value if record.speaker_test else None,
-        "held_out_speakers": list(record.held_out_speakers) if record.held_out_speakers else None,
-        "scored_by": record.scored_by,
-        "train_seconds": record.train_seconds,
-        "learning_rate": record.params.get("learning_rate"),
-        "checkpoint": record.checkpoint,
     }
+
+
+def front_row(record: TrialRecord) -> dict:
+    """One trial as pareto.json and pareto.csv show it."""
+    return (
+        {"trial": record.number}
+        | configuration_row(record)
+        | {
+            "val_accuracy": record.val.value,
+            "val_ci95": list(record.val.interval()),
+            "test_accuracy": record.test.value,
+            "test_ci95": list(record.test.interval()),
+            # with --speaker-folds: the selection score (validation speakers) and new voices' accuracy
+            "speaker_val_accuracy": record.speaker_val.value if record.speaker_val else None,
+            "held_out_speaker_accuracy": record.speaker_test.value if record.speaker_test else None,
+            "held_out_speakers": list(record.held_out_speakers) if record.held_out_speakers else None,
+            "scored_by": record.scored_by,
+            "train_seconds": record.train_seconds,
+            "learning_rate": record.params.get("learning_rate"),
+            "checkpoint": record.checkpoint,
+        }
+    )
+
+
+def stopped_text(record: TrialRecord, accuracy_name: str = "val") -> str:
+    """Where and why a trial stopped at a rung, in words (its accuracy there is the fake-quantized
+    model's, scored every epoch, not the integer engine's)."""
+    accuracy = record.stopped_accuracy
+    at = f" at {100 * accuracy:.2f}% {accuracy_name} (fake-quantized model)" if accuracy is not None else ""
+    return f"stopped at epoch {record.stopped_at_epoch}{at}: trial {record.stopped_by} was no larger and more accurate there"
 
 
 def frontend_text(record: TrialRecord) -> str:
@@ -143,11 +160,9 @@ def studies_table(listings: list[StudyListing], results_dir: Path) -> Table:
 def trial_line(record: TrialRecord) -> str:
     """One finished trial in words, as the search prints it when it finishes."""
     if record.stopped:
-        accuracy = record.stopped_accuracy
-        at = f" at {100 * accuracy:.2f}% val (fake-quantized model)" if accuracy is not None else ""
         return (
             f"trial {record.number}: {record.describe()}, {frontend_text(record)} | {format_bytes(record.total_bytes)} | "
-            f"stopped at epoch {record.stopped_at_epoch}{at}: trial {record.stopped_by} was no larger and more accurate there"
+            + stopped_text(record)
             + (f" | {record.train_seconds:.0f} s" if record.train_seconds is not None else "")
         )
     if not record.trained:
@@ -170,10 +185,7 @@ def trial_row(record: TrialRecord, summary: StudySummary) -> dict:
     if record.trained:
         return row | front_row(record)
     if record.stopped and record.model_config is not None:  # its configuration, no final accuracies
-        model, quant = record.model_config, record.quant_config
-        configuration = {"cell": model.cell, "layers": model.layers, "hidden": model.hidden, "n_mfcc": model.n_input}
-        configuration |= {"frontend": frontend_text(record), "weights": quant.weights, "weight_bits": quant.weight_bits}
-        return row | configuration | {"total_bytes": record.total_bytes, "train_seconds": record.train_seconds}
+        return row | configuration_row(record) | {"train_seconds": record.train_seconds}
     return row | {"total_bytes": record.total_bytes, "configuration": record.describe()}
 
 

@@ -15,8 +15,8 @@ DEFAULT_RESULTS = Path("results")
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 SEARCH_WEIGHTS = ("pow2", "fixed", "float", "any")  # --weights of nas search: one scheme, or all
 DEFAULT_WEIGHTS = "pow2"
-# 40: with rungs a trial costs about half what it did, so the default search affords 10 more trials
-# than before issue 13 and still ends in about 5-6 minutes on 2 cores (docs/search.md, measured)
+# 40: the GRU kernel and the rungs make a trial cheaper, so the default search affords 10 more
+# trials than before issue 13 and still ends in about 7 minutes on 2 cores (docs/search.md, measured)
 DEFAULT_TRIALS = 40
 DEFAULT_WORKERS = 2
 DEFAULT_SEED = 0
