@@ -165,7 +165,43 @@ def report() -> str:
             firsts = [r[key] for r in group]
             lines.append(f"| {label} {sampler}, its first {EQUAL_TRIALS} trials | {EQUAL_TRIALS} | | | | | | "
                          f"{statistics.mean(firsts):.4f} ({', '.join(f'{v:.4f}' for v in firsts)}) | |")  # fmt: skip
+    lines += paired_lines(runs)
     return "\n".join(lines) + "\n"
+
+
+def paired_lines(runs: list[dict]) -> list[str]:
+    """The two done-when comparisons seed by seed: the difference per seed, and its mean over seeds
+    with a 95% t-interval, which says whether a gap is larger than the searches' run-to-run noise
+    (two runs of one seed differ: with 2 workers, trial order depends on timing)."""
+    from nas.stats import mean_interval
+    from nas.study import DEFAULT_SAMPLER
+
+    old_label = f"old-{OLD_REF}"
+    first = f"val_hypervolume_first_{EQUAL_TRIALS}"
+    random_trials = SAMPLER_TRIALS["random"]
+    old = {r["seed"]: r["val_hypervolume"] for r in runs if r["label"] == old_label}
+    lines = ["", "## Seed by seed (the done-when comparisons)", "",
+             "| comparison | seeds | difference per seed | mean difference [95% t-interval] |", "| --- | --- | --- | --- |"]  # fmt: skip
+    for label in [label for label in LABELS if label != old_label]:
+        # each label ran the default sampler at one trial count: the default of its commit
+        ours = [r for r in runs if r["label"] == label and r["sampler"] == DEFAULT_SAMPLER]
+        ours_all = {r["seed"]: r["val_hypervolume"] for r in ours}
+        ours_first = {r["seed"]: r.get(first, r["val_hypervolume"] if r["trials"] == EQUAL_TRIALS else None) for r in ours}
+        randoms = {r["seed"]: r["val_hypervolume"] for r in runs
+                   if r["label"] == label and r["sampler"] == "random" and r["trials"] == random_trials}  # fmt: skip
+        comparisons = [
+            (f"{label} {DEFAULT_SAMPLER} against {old_label}, all trials", ours_all, old),
+            (f"{label} {DEFAULT_SAMPLER}, first {EQUAL_TRIALS} trials, against {label} random at {random_trials}", ours_first, randoms),
+        ]
+        for name, mine, theirs in comparisons:
+            seeds = sorted(seed for seed, value in mine.items() if value is not None and seed in theirs)
+            if len(seeds) < 2:
+                continue
+            differences = [mine[seed] - theirs[seed] for seed in seeds]
+            mean, low, high = mean_interval(differences, lowest=-1.0, highest=1.0)
+            lines.append(f"| {name} | {', '.join(map(str, seeds))} | {', '.join(f'{d:+.4f}' for d in differences)} "
+                         f"| {mean:+.4f} [{low:+.4f}, {high:+.4f}] |")  # fmt: skip
+    return lines
 
 
 def main() -> int:
