@@ -278,7 +278,8 @@ def normalisation_constants(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarr
 
 def normalise_integers(mfcc: np.ndarray, mean_q: np.ndarray, scale_q: np.ndarray, running: bool = False) -> np.ndarray:
     """(frames, n_mfcc) int MFCC (Q8) of one utterance -> the engine's int16 input, Q3.12,
-    saturated; `running` also subtracts the utterance's running mean (running_centre_integers)."""
+    saturated; `running` also subtracts the utterance's running mean (running_centre_integers).
+    (utterances, frames, n_mfcc): each utterance on its own."""
     centred = np.asarray(mfcc, np.int64) - mean_q.astype(np.int64)
     if running:
         centred = running_centre_integers(centred)
@@ -307,23 +308,28 @@ def running_count(frame: int) -> int:
 
 def running_centre_integers(centred: np.ndarray) -> np.ndarray:
     """(frames, n) int MFCC minus the train mean (Q8) -> minus the utterance's running mean too.
-    m <- m + round((c << 8) - m) / count), out = c - round_shift(m, 8); m starts at 0 (the train mean)."""
+    m <- m + round((c << 8) - m) / count), out = c - round_shift(m, 8); m starts at 0 (the train mean).
+    Also (utterances, frames, n): each utterance on its own, all stepped through time together
+    (one numpy step per frame, not per frame and utterance: nas.features.Normaliser.apply_all)."""
     centred = np.asarray(centred, np.int64)
-    running = np.zeros(centred.shape[1], np.int64)
+    running = np.zeros(centred.shape[:-2] + centred.shape[-1:], np.int64)
     out = np.empty_like(centred)
-    for t, frame in enumerate(centred):
+    for t in range(centred.shape[-2]):
+        frame = centred[..., t, :]
         running = running + divide_round((frame << RUNNING_FRAC) - running, running_count(t))
-        out[t] = frame - round_shift(running, RUNNING_FRAC)
+        out[..., t, :] = frame - round_shift(running, RUNNING_FRAC)
     return out
 
 
 def running_centre_float(centred: np.ndarray) -> np.ndarray:
-    """The same running mean in floating point, for torchaudio features."""
-    running = np.zeros(centred.shape[1], np.float64)
+    """The same running mean in floating point, for torchaudio features; (frames, n) or
+    (utterances, frames, n) as running_centre_integers."""
+    centred = np.asarray(centred, np.float64)
+    running = np.zeros(centred.shape[:-2] + centred.shape[-1:], np.float64)
     out = np.empty(centred.shape, np.float64)
-    for t, frame in enumerate(np.asarray(centred, np.float64)):
-        running += (frame - running) / running_count(t)
-        out[t] = frame - running
+    for t in range(centred.shape[-2]):
+        running += (centred[..., t, :] - running) / running_count(t)
+        out[..., t, :] = centred[..., t, :] - running
     return out
 
 

@@ -189,6 +189,29 @@ def test_running_normaliser_fits_after_both_means_and_round_trips(subset):
     assert not np.allclose(plain.part("test")[0][0], features.part("test")[0][0])
 
 
+@pytest.mark.parametrize("frontend", ["integer", "torchaudio"])
+def test_normalising_in_batches_gives_each_utterance_what_it_gets_alone(subset, frontend, monkeypatch):
+    """The running mean steps through time for many utterances at once (padded with zeros at the
+    end, sorted by length): each must still get exactly its own numbers, in the order given."""
+    from nas import features as features_module
+    from nas.features import compute_frames
+
+    monkeypatch.setattr(features_module, "UTTERANCE_BATCH", 7)  # several batches of unequal lengths
+    _, waves = load_split(subset, "official")
+    raw = compute_frames([waves[name] for name in sorted(waves)], FeatureConfig(frontend=frontend))
+    assert len({len(r) for r in raw}) > 20  # lengths vary, so padding is exercised
+    for kind in ("running", "global", "none"):
+        normaliser = Normaliser.fit(raw, kind, integer=frontend == "integer")
+        batched = normaliser.apply_all(raw)
+        assert len(batched) == len(raw)
+        assert all(b.dtype == np.float32 and np.array_equal(b, normaliser.apply(r)) for b, r in zip(batched, raw, strict=True)), kind
+    # the fit's spread after the running mean, utterance by utterance as before the batches
+    integer = frontend == "integer"
+    normaliser = Normaliser.fit(raw, "running", integer=integer)
+    alone = np.concatenate([Normaliser._running_centred(r, normaliser.mean, integer) for r in raw])
+    assert np.array_equal(normaliser.std, np.maximum(alone.std(axis=0), 1e-6).astype(np.float32))
+
+
 def test_the_running_mean_is_one_int32_per_coefficient_of_ram():
     model, quant = ModelConfig("gru", 1, 32, n_input=10), QuantConfig.make("pow2", 4)
     plain = memory_breakdown(model, quant, FeatureConfig(n_mfcc=10, normalisation="global"))
