@@ -9,6 +9,7 @@ reported. Nothing else should run on the machine meanwhile.
 
     .venv/bin/python bench/gru_speed.py            # about 10 minutes; writes bench/results/gru_speed.json
     .venv/bin/python bench/gru_speed.py --quick    # one size, one round: checks the script
+    .venv/bin/python bench/gru_speed.py --sizes 1x32 --out bench/results/gru_speed_1x32.json
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ SCHEMES = (("float", QuantConfig()), ("pow2-4", QuantConfig.make("pow2", 4)))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one size, one round of 2 epochs")
+    parser.add_argument("--sizes", nargs="+", help="LAYERSxHIDDEN, e.g. 1x32 (default: 1x32 1x64 1x128 2x64)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gru_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes, rounds, epochs = (SIZES[1:2], 1, 2) if args.quick else (SIZES, 3, 3)
+    if args.sizes:
+        sizes = tuple(tuple(int(n) for n in size.split("x")) for size in args.sizes)
     features_config = FeatureConfig(n_mfcc=13, n_mels=20, n_fft=128)
     _, features = load_features(find_data_dir(), "official", features_config, FeatureCache())
     nas.gru.kernel()  # built (or found) before any timing
