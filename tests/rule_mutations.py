@@ -199,6 +199,8 @@ BUGS = [
      "tanh_(r * gib[2 * hidden + j] + hn)", ["tests/test_gru.py"]),
     ("GRU tanh approximation off", "nas/csrc/gru.cpp", "p = p * x2 + 4.89352455891786e-03f;", "p = p * x2 + 4.9e-03f;",
      ["tests/test_gru.py"]),
+    ("GRU backward reads h_t for h_(t-1)", "nas/csrc/gru.cpp", "const scalar_t* h_prev = t > 0 ? out_data + (t - 1) * out_step",
+     "const scalar_t* h_prev = t > 0 ? out_data + t * out_step", ["tests/test_gru.py"]),
     ("GRU z gradient with the wrong sign", "nas/csrc/gru.cpp", "g * (hpb[j] - n) * z", "g * (n - hpb[j]) * z", ["tests/test_gru.py"]),
     ("GRU training never uses the kernel", "nas/models.py", "if uses_kernel(self.rnn) else", "if False else", ["tests/test_gru.py"]),
     ("rung margin ignored", "nas/rungs.py", "o.accuracy - accuracy >= margin - _TOLERANCE", "o.accuracy >= accuracy",
