@@ -80,8 +80,9 @@ NSGA2_POPULATION = 10  # NSGA-II's generation: its default of 50 would leave a 3
 
 def make_sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
     """Named and seeded explicitly (Optuna 5 changed its defaults); the choice between them is
-    measured by bench/searches.py and bench/sampler_surrogate.py (docs/search.md). TPE: multivariate, so the cell, depth, width and
-    bit width are modelled together; constant liar for parallel workers."""
+    measured by bench/searches.py and bench/sampler_surrogate.py (docs/search.md). TPE:
+    multivariate, so the cell, depth, width and bit width are modelled together; constant liar for
+    parallel workers."""
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "nsga2":
