@@ -19,6 +19,7 @@ import pytest
 from nas.memory import Budget
 from nas.pareto import pareto_front
 from nas.record import TrialRecord, read_records
+from nas.study import GRACE_HEARTBEATS
 from tests.conftest import search_argv
 
 COMPLETE, FAIL, RUNNING = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING
@@ -34,10 +35,14 @@ def postgres_url() -> str:
     return url
 
 
+HEARTBEAT_S = 1  # each host's --heartbeat: a killed worker's trial is stale after GRACE_HEARTBEATS of them
+
+
 def host(subset: Path, tmp_path: Path, name: str, url: str, study: str, *extra: str) -> subprocess.Popen:
     """`nas search` as one host: its own results folder and feature cache, one worker, a 1 s heartbeat."""
     env = os.environ | {"PYTHONUNBUFFERED": "1", "NAS_CACHE_DIR": str(tmp_path / f"{name}-cache")}
-    argv = search_argv(subset, tmp_path / name, "--storage", url, "--study", study, "--workers", "1", "--heartbeat", "1", *extra)
+    argv = search_argv(subset, tmp_path / name, "--storage", url, "--study", study, "--workers", "1")
+    argv += ["--heartbeat", str(HEARTBEAT_S), *extra]
     return subprocess.Popen(
         [sys.executable, "-m", "nas.cli", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -118,6 +123,10 @@ def test_a_killed_workers_trial_is_retried_on_another_host(subset, tmp_path, pos
     os.kill(worker, signal.SIGKILL)
     code, err = finish(first)
     assert code == 2 and "a trial left running is run again once its heartbeat is 3 s old" in err
+    # Optuna looks for stale trials only when a worker starts a trial, so host B must not finish its
+    # 3 trials before the heartbeat is 3 s old (it once did, when features came to load in 0.3 s);
+    # + 1.5 s: the storage's timestamps may count whole seconds
+    time.sleep(GRACE_HEARTBEATS * HEARTBEAT_S + 1.5)
     second = host(subset, tmp_path, "host-b", postgres_url, study_name, "--trials", "3")
     code, err = finish(second)
     assert code == 0, err
