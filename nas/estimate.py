@@ -119,7 +119,7 @@ def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int
     raw = {name: [rng.normal(0, 1280, (n, n_mfcc)).round().astype(np.float32) for n in lengths[::share]]
            for name, lengths in counts.items()}  # fmt: skip
     normaliser = Normaliser.fit(raw["train"], candidate.features.normalisation, candidate.features.integer)
-    parts = {name: ([normaliser.apply(f) for f in frames], np.arange(len(frames)) % N_DIGITS) for name, frames in raw.items()}
+    parts = {name: (normaliser.apply_all(frames), np.arange(len(frames)) % N_DIGITS) for name, frames in raw.items()}
     features = FeatureSet(candidate.features, normaliser, parts)
     config = replace(trial_recipe(options, candidate.learning_rate, 0), epochs=2, warmup_epochs=1, wave_copies=0)
     threads = torch.get_num_threads()
