@@ -14,18 +14,15 @@ of 16, medians compared where both cells have trials.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import statistics
 import sys
 from pathlib import Path
 
-import optuna
-
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))  # sampler_surrogate beside it (which puts the package on the path)
 
-from nas.record import TrialRecord  # noqa: E402
+from sampler_surrogate import stored_records  # noqa: E402
 
 STUDIES = ["/tmp/nas-bench-studies/results/new*/study.db"]  # this tree's runs (the GRU kernel), not the old default's
 BAND = 16  # hidden sizes grouped as 16-31, 32-47, ...
@@ -33,18 +30,13 @@ BAND = 16  # hidden sizes grouped as 16-31, 32-47, ...
 
 def epoch_seconds(patterns: list[str]) -> dict[tuple, list[float]]:
     """(cell, layers, weights, band start) -> seconds per epoch of each finished trial."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     groups: dict[tuple, list[float]] = {}
-    for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
-        url = f"sqlite:///{path}"
-        for summary in optuna.get_all_study_summaries(url):
-            for trial in optuna.load_study(study_name=summary.study_name, storage=url).trials:
-                record = TrialRecord.from_trial(trial)
-                if record.state != "complete" or record.stopped or not record.epochs_run or record.train_seconds is None:
-                    continue
-                model = record.model_config
-                key = (model.cell, model.layers, record.quant_config.weights, model.hidden // BAND * BAND)
-                groups.setdefault(key, []).append(record.train_seconds / record.epochs_run)
+    for _, _, record in stored_records(patterns):
+        if record.state != "complete" or record.stopped or not record.epochs_run or record.train_seconds is None:
+            continue
+        model = record.model_config
+        key = (model.cell, model.layers, record.quant_config.weights, model.hidden // BAND * BAND)
+        groups.setdefault(key, []).append(record.train_seconds / record.epochs_run)
     return groups
 
 

@@ -40,6 +40,7 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from nas.memory import Budget  # noqa: E402
 from nas.pareto import hypervolume  # noqa: E402
-from nas.record import TrialRecord  # noqa: E402
+from nas.record import TrialRecord, read_records  # noqa: E402
 from nas.rungs import RungResult  # noqa: E402
 from nas.search import OverBudget, make_sampler, sample_candidate  # noqa: E402
 from nas.space import DEFAULT_SPACE, load_space  # noqa: E402
@@ -77,28 +78,33 @@ def features_of(record: TrialRecord, learning_rate: float) -> list[float]:
     ]
 
 
-def gather(patterns: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, list]]:
-    """Per fidelity ("5", "10", "20", FINAL): configurations, validation accuracies and which
-    trial each came from (to pair one trial's residuals across fidelities)."""
+def stored_records(patterns: list[str]) -> Iterator[tuple[str, str, TrialRecord]]:
+    """(study.db path, study name, record) of every trial in the studies the glob patterns match."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    data: dict[str, tuple[list, list, list]] = {}
     for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
         url = f"sqlite:///{path}"
         for summary in optuna.get_all_study_summaries(url):
-            for trial in optuna.load_study(study_name=summary.study_name, storage=url).trials:
-                record = TrialRecord.from_trial(trial)
-                if record.model_config is None or record.feature_config.normalisation != "running" or record.quant_config.weights != "pow2":
-                    continue
-                row = features_of(record, trial.params["learning_rate"])
-                key = (path, summary.study_name, trial.number)
-                readings = dict(record.rung_accuracy or {})
-                if record.state == "complete" and not record.stopped:
-                    readings[FINAL] = record.val.value
-                for fidelity, accuracy in readings.items():
-                    rows, values, keys = data.setdefault(fidelity, ([], [], []))
-                    rows.append(row)
-                    values.append(accuracy)
-                    keys.append(key)
+            for record in read_records(optuna.load_study(study_name=summary.study_name, storage=url)):
+                yield path, summary.study_name, record
+
+
+def gather(patterns: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, list]]:
+    """Per fidelity ("5", "10", "20", FINAL): configurations, validation accuracies and which
+    trial each came from (to pair one trial's residuals across fidelities)."""
+    data: dict[str, tuple[list, list, list]] = {}
+    for path, study_name, record in stored_records(patterns):
+        if record.model_config is None or record.feature_config.normalisation != "running" or record.quant_config.weights != "pow2":
+            continue
+        row = features_of(record, record.params["learning_rate"])
+        key = (path, study_name, record.number)
+        readings = dict(record.rung_accuracy or {})
+        if record.state == "complete" and not record.stopped:
+            readings[FINAL] = record.val.value
+        for fidelity, accuracy in readings.items():
+            rows, values, keys = data.setdefault(fidelity, ([], [], []))
+            rows.append(row)
+            values.append(accuracy)
+            keys.append(key)
     return {fidelity: (np.array(rows), np.array(values), keys) for fidelity, (rows, values, keys) in data.items()}
 
 
