@@ -43,7 +43,7 @@ def epoch_seconds(patterns: list[str]) -> dict[tuple, list[float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", nargs="+", default=STUDIES, help="study.db files (glob patterns)")
-    parser.add_argument("--out", type=Path, default=BENCH / "results" / "epoch_costs.json")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "epoch_costs.json", help="where the medians are written")
     args = parser.parse_args()
     groups = epoch_seconds(args.studies)
     rows = []
