@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nas.sizes import BAND_ATTR
+
 RUNG_ATTR = "rung_accuracy"  # trial user attribute: {"5": accuracy, "10": accuracy, ...}
 RUNG_MIN_TRIALS = 5  # rung results needed before any trial is stopped there: early on, keep training
 # The share of a full search's epochs that the default rule trained in that replay: what the time
@@ -40,6 +42,7 @@ class RungResult:
     number: int
     accuracy: float
     total_bytes: int
+    band: int | None = None  # its size band (nas.sizes); None: written before bands existed
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,15 @@ class RungRule:
     def margin_at(self, epoch: int) -> float:
         return self.margins[self.epochs.index(epoch)]
 
-    def beaten_by(self, epoch: int, accuracy: float, total_bytes: int, others: list[RungResult]) -> RungResult | None:
+    def beaten_by(
+        self, epoch: int, accuracy: float, total_bytes: int, others: list[RungResult], band: int | None = None
+    ) -> RungResult | None:
         """The trial that stops this one at the rung `epoch` (the most accurate of those that
-        qualify), or None: it keeps training."""
+        qualify), or None: it keeps training. With a size band, only trials of the same band
+        judge it: a larger model learns later, and a smaller band's lead at the same epoch says
+        little about where it ends (docs/search.md)."""
+        if band is not None:
+            others = [o for o in others if o.band == band]
         if len(others) < RUNG_MIN_TRIALS:
             return None
         margin = self.margin_at(epoch)
@@ -81,5 +90,5 @@ def rung_results(trials, epoch: int, exclude: int) -> list[RungResult]:
     for trial in trials:
         accuracy = (trial.user_attrs.get(RUNG_ATTR) or {}).get(str(epoch))
         if trial.number != exclude and accuracy is not None and "total_bytes" in trial.user_attrs:
-            results.append(RungResult(trial.number, accuracy, trial.user_attrs["total_bytes"]))
+            results.append(RungResult(trial.number, accuracy, trial.user_attrs["total_bytes"], trial.user_attrs.get(BAND_ATTR)))
     return results

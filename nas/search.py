@@ -13,6 +13,8 @@ resumed run draws new configurations instead of replaying the first run's.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import multiprocessing
 import os
 import signal
@@ -32,11 +34,23 @@ from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
 from nas.interrupts import STOP
-from nas.memory import Budget, largest_hidden, memory_breakdown
+from nas.liveness import WORKER_ATTR, is_gone, this_worker
+from nas.memory import KB, Budget, largest_hidden, memory_breakdown
 from nas.pareto import select_best
 from nas.recipe import TRAIN_THREADS
 from nas.record import SCORED_BY_ENGINE, SCORED_BY_FLOAT, TrialRecord
 from nas.rungs import RUNG_ATTR, StoppedAtRung, rung_results
+from nas.sizes import (
+    BAND_ATTR,
+    SIZE_ATTR,
+    Shape,
+    SizeRange,
+    deficit_band,
+    hidden_for_position,
+    size_bytes,
+    size_range,
+    smallest_configuration_bytes,
+)
 from nas.space import SearchSpace
 from nas.study import MAX_RETRIES, SearchOptions, StudyLocation, StudySettings
 
@@ -49,6 +63,7 @@ OBJECTIVE_NAMES = ["val_accuracy", "total_bytes"]
 DIRECTIONS = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 SETTINGS_ATTR = "settings"
+SIZE_PARAM = "size_fraction"  # the sampled position on the log-size axis (nas.sizes)
 
 
 @dataclass(frozen=True)
@@ -96,8 +111,10 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
     """Sample a configuration; raise OverBudget (before any feature or training work) when even
     the smallest hidden size of the sampled cell, depth and format is over the budget.
 
-    The hidden size is a fraction of the way, on a log scale, from the space's minimum to the
-    largest size that fits (closed-form solver), so the sampler does not waste trials over budget.
+    The size is sampled as a position on the search's log-size axis, from the space's smallest
+    configuration (0) to the budget (1) (nas.sizes): the hidden size is the largest of the sampled
+    shape within the size at that position (closed-form solver), so the sampler does not waste
+    trials over budget, and one position means one size whatever the cell, depth or format.
     """
     cell = trial.suggest_categorical("cell", list(space.cells))
     layers = trial.suggest_categorical("layers", list(space.layers))
@@ -106,7 +123,7 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
     bits = trial.suggest_categorical(f"{scheme}_bits", list(space.bits_for(scheme))) if scheme != "float" else None
     state_bits = trial.suggest_categorical("state_bits", list(space.state_bits)) if scheme != "float" else 16
     quant = QuantConfig.make(scheme, bits, state_bits=state_bits)
-    fraction = trial.suggest_float("hidden_fraction", 0.0, 1.0)
+    position = trial.suggest_float(SIZE_PARAM, 0.0, 1.0)
     learning_rate = trial.suggest_float("learning_rate", space.learning_rate.low, space.learning_rate.high, log=space.learning_rate.log)
     features = space.feature_config(
         n_mfcc,
@@ -114,16 +131,36 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
         trial.suggest_categorical("n_fft", list(space.n_fft)),
         trial.suggest_categorical("hop_length", list(space.hop_length)),
     )
-    smallest = ModelConfig(cell, layers, space.hidden_min, n_input=n_mfcc)
+    shape = Shape(cell, layers, n_mfcc, quant, features)
+    smallest = shape.model(space.hidden_min)
     fits = min(space.hidden_max, largest_hidden(budget, smallest, quant, features))
     if fits < space.hidden_min:
         raise OverBudget(memory_breakdown(smallest, quant, features).total_bytes)
-    hidden = round(space.hidden_min * (fits / space.hidden_min) ** fraction)
+    sizes = search_size_range(space, budget)
+    hidden = min(fits, hidden_for_position(shape, position, sizes, budget, space.hidden_min, space.hidden_max))
     model = smallest.with_hidden(hidden)
     breakdown = memory_breakdown(model, quant, features)
     if not budget.admits(breakdown.to_dict()):  # the solver guarantees this never happens
         raise OverBudget(breakdown.total_bytes)
     return Candidate(model, quant, learning_rate, breakdown.total_bytes, features)
+
+
+@functools.lru_cache(maxsize=16)
+def search_size_range(space: SearchSpace, budget: Budget) -> SizeRange:
+    """The size axis of a search (computed once per process: a few hundred memory models)."""
+    sizes = size_range(space, budget)
+    if sizes is None:
+        raise NasError(refusal(space, budget))
+    return sizes
+
+
+def refusal(space: SearchSpace, budget: Budget) -> str:
+    """The one line that refuses a budget no configuration of the space fits."""
+    smallest = smallest_configuration_bytes(space, budget)
+    return (
+        f"--budget-kb {budget.limit_bytes / KB:.2f} ({budget.limit_bytes:,} B): no configuration of the search space fits "
+        f"(the smallest needs {smallest:,} B {budget.scope}, {space.source}); expected a larger budget or a smaller space"
+    )
 
 
 # ------------------------------------------------------------------------------------ studies
@@ -207,17 +244,62 @@ def load_existing_study(location: StudyLocation) -> tuple[optuna.Study, StudySet
 
 
 def fail_stale_trials(study: optuna.Study) -> int:
-    """Trials whose worker stopped beating (killed, on this host or another): failed and queued
-    again now rather than when a worker next starts a trial. Live trials of other hosts are left
-    alone. Returns how many there were."""
+    """Trials whose worker is dead, failed and queued again with their parameters now, rather than
+    when a worker next starts a trial: on this host, those whose process is gone (nas.liveness); on
+    any host, those whose heartbeat stopped. Live trials of other hosts are left alone. Returns how
+    many there were."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
     running = (optuna.trial.TrialState.RUNNING,)
-    before = len(study.get_trials(deepcopy=False, states=running))
+    trials = study.get_trials(deepcopy=False, states=running)
+    storage, retry = study._storage, RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    for trial in trials:
+        if is_gone(trial.user_attrs.get(WORKER_ATTR)):
+            # as Optuna's heartbeat does it (optuna.storages.fail_stale_trials), for one trial
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                if storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+                    retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
     optuna.storages.fail_stale_trials(study)
-    return before - len(study.get_trials(deepcopy=False, states=running))
+    return len(trials) - len(study.get_trials(deepcopy=False, states=running))
 
 
 def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def trials_to_start(study: optuna.Study, target: int) -> int:
+    """How many more trials may start: those running count as finished already, so that two
+    workers end a search of `--trials N` at N finished trials, not N + 1."""
+    states = (*FINISHED, optuna.trial.TrialState.RUNNING)
+    return target - len(study.get_trials(deepcopy=False, states=states))
+
+
+def queue_band_quota(study: optuna.Study, sizes: SizeRange) -> int | None:
+    """When a size band has fewer than its share of the trials (nas.sizes), queue the next trial
+    at a size drawn uniformly within that band; the sampler chooses everything else. Returns the
+    band, or None when the sampler chooses the size too."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING))
+    band = deficit_band([t.user_attrs[BAND_ATTR] for t in trials if BAND_ATTR in t.user_attrs], sizes.bands)
+    if band is None:
+        return None
+    low, high = sizes.band_positions(band)
+    position = float(np.random.default_rng([len(study.trials), band]).uniform(low, high))
+    # the band travels with the queued trial, so that a worker beside this one counts it already
+    study.enqueue_trial({SIZE_PARAM: position}, user_attrs={BAND_ATTR: band})
+    return band
+
+
+def run_trials(study: optuna.Study, objective, target: int, sizes: SizeRange | None, timeout_s: float | None = None) -> None:
+    """One worker's trials: before each, dead workers' trials are queued again, the count is
+    checked (running trials included) and a size band short of its share gets the next trial."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while deadline is None or time.monotonic() < deadline:
+        fail_stale_trials(study)
+        if trials_to_start(study, target) <= 0:
+            return
+        if sizes is not None:
+            queue_band_quota(study, sizes)
+        study.optimize(objective, n_trials=1, catch=())
 
 
 # ------------------------------------------------------------------------------------ trials
@@ -228,6 +310,7 @@ def make_objective(
 ) -> Callable[[optuna.Trial], tuple[float, float]]:
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         started = time.perf_counter()
+        trial.set_user_attr(WORKER_ATTR, this_worker())  # on this host, its death is seen at once (nas.liveness)
         try:
             candidate = sample_candidate(trial, space, budget)
         except OverBudget as over:
@@ -236,6 +319,9 @@ def make_objective(
                 trial.set_user_attr(key, value)
             raise optuna.TrialPruned(f"{over.total_bytes} B over the budget of {budget.limit_bytes} B") from None
         trial.set_user_attr("total_bytes", candidate.total_bytes)  # visible while the trial trains (and to nas.rungs)
+        nbytes = size_bytes(candidate.model, candidate.quant, candidate.features, budget)
+        trial.set_user_attr(SIZE_ATTR, nbytes)  # its band, seen by the band quota of every worker (nas.sizes)
+        trial.set_user_attr(BAND_ATTR, search_size_range(space, budget).band(nbytes))
         record = train_trial(trial, candidate)
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
@@ -301,7 +387,7 @@ def train_candidate(
         with STOP.deferred():  # a storage write and read: Ctrl-C waits until they are done
             trial.set_user_attr(RUNG_ATTR, dict(reached))  # before comparing: trials running beside it see it too
             others = rung_results(trial.study.get_trials(deepcopy=False), record.epoch, trial.number)
-        leader = rule.beaten_by(record.epoch, accuracy, candidate.total_bytes, others)
+        leader = rule.beaten_by(record.epoch, accuracy, candidate.total_bytes, others, trial.user_attrs.get(BAND_ATTR))
         if leader is not None:
             raise StoppedAtRung(record.epoch, accuracy, leader)
 
@@ -395,8 +481,6 @@ def run_worker(setup: WorkerSetup) -> None:
 
     study = open_study(options)
     study.sampler = make_sampler(sampler_seed(options.seed, setup.worker_index, len(study.trials)), options.sampler)
-    if finished_count(study) >= options.trials:
-        return
     artifacts = study_store(study, options.artifacts)
 
     def train(trial: optuna.Trial, candidate: Candidate) -> TrialRecord:
@@ -406,12 +490,8 @@ def run_worker(setup: WorkerSetup) -> None:
     # Optuna's bookkeeping (asking for a trial, sampling, telling a result, writing attributes)
     # is never cut short: a trial interrupted there would stay "running" (nas.interrupts).
     with STOP.deferred():
-        study.optimize(
-            make_objective(options.searched_space, options.budget, train),
-            timeout=options.timeout_s,
-            callbacks=[optuna.study.MaxTrialsCallback(options.trials, states=FINISHED)],
-            catch=(),
-        )
+        objective = make_objective(options.searched_space, options.budget, train)
+        run_trials(study, objective, options.trials, search_size_range(options.searched_space, options.budget), options.timeout_s)
 
 
 def _caused_by_ctrl_c(error: BaseException | None) -> bool:
@@ -512,6 +592,7 @@ def start_search(options: SearchOptions, data_dir: Path, cache_dir: str | None =
     if options.speaker_folds and options.split != OFFICIAL:
         # a fold's training set would hold the split's test speaker, and the folds choose the model
         raise NasError(f"--speaker-folds {options.speaker_folds}: needs --split {OFFICIAL} (the folds hold out speakers themselves)")
+    search_size_range(options.searched_space, options.budget)  # a budget nothing fits: refused before the study exists
     study = open_study(options)
     stale = fail_stale_trials(study)
     before = frozenset(t.number for t in study.get_trials(deepcopy=False) if TrialRecord.from_trial(t).finished)

@@ -29,6 +29,17 @@ def test_a_no_larger_trial_leading_by_the_margin_stops_it():
     assert RULE.beaten_by(20, 0.80, 10_000, field).number == 4  # the most accurate of those that qualify
 
 
+def test_a_larger_model_is_judged_only_by_trials_of_its_own_size_band():
+    """Big models learn later: at epoch 5 a 4 kB model leads a 30 kB one by far, which says little
+    about where the 30 kB one ends. With size bands, only no-larger trials of the same band stop it."""
+    small = [RungResult(n, 0.95, 4000, band=0) for n in range(RUNG_MIN_TRIALS)]
+    assert RULE.beaten_by(5, 0.60, 30_000, small, band=3) is None  # five leaders, all of another band
+    assert RULE.beaten_by(5, 0.60, 30_000, small) is not None  # without bands they would stop it
+    same = [RungResult(10 + n, 0.90, 25_000 + n, band=3) for n in range(RUNG_MIN_TRIALS)]
+    assert RULE.beaten_by(5, 0.60, 30_000, small + same, band=3).number == 10  # its own band's leader stops it
+    assert RULE.beaten_by(5, 0.60, 30_000, small + same[:-1], band=3) is None  # not before 5 of its band reached the rung
+
+
 def test_each_rung_has_its_own_margin():
     field = others((0.90, 5000), (0.91, 5000), (0.92, 6000), (0.93, 7000), (0.96, 4000))
     assert RULE.beaten_by(10, 0.94, 4000, field).number == 4  # 2 points ahead: epoch 10's margin

@@ -101,11 +101,11 @@ def test_over_budget_is_pruned_before_anything_else():
 
 
 def test_the_largest_draw_is_the_largest_that_fits_with_the_front_end():
-    """hidden_fraction 1 draws the solver's answer for the sampled front-end: the device's bytes,
+    """size_fraction 1 draws the solver's answer for the sampled front-end: the device's bytes,
     front-end and buffers included, are within the budget and one unit more is not."""
     study = optuna.create_study(directions=["maximize", "minimize"])
     params = {"cell": "gru", "layers": 1, "n_mfcc": 13, "n_mels": 40, "n_fft": 256, "hop_length": 80, "weights": "pow2"}
-    study.enqueue_trial(params | {"pow2_bits": 4, "state_bits": 16, "hidden_fraction": 1.0, "learning_rate": 0.004})
+    study.enqueue_trial(params | {"pow2_bits": 4, "state_bits": 16, "size_fraction": 1.0, "learning_rate": 0.004})
     candidate = sample_candidate(study.ask(), load_space(DEFAULT_SPACE), Budget(12 * 1024))
     quant, features = candidate.quant, candidate.features
     assert features == FeatureConfig(n_mfcc=13, n_mels=40, n_fft=256, hop_length=80, frontend="integer")
@@ -330,7 +330,22 @@ def test_budget_too_small_for_anything(subset, tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "--budget-kb 0.20 (204 B): no configuration of the search space fits (3 of 3 sampled trials were over budget)" in err
+    assert "--budget-kb 0.20 (204 B): no configuration of the search space fits (the smallest needs " in err
+    assert "expected a larger budget or a smaller space" in err
+    assert not (tmp_path / "study.db").exists() and not any(tmp_path.iterdir())  # refused before any study or trial exists
+
+
+def test_a_budget_only_some_shapes_fit_is_searched_within_them():
+    """Between nothing and everything: the size axis starts at the smallest configuration that fits."""
+    from nas.search import search_size_range
+    from nas.sizes import smallest_configuration_bytes
+
+    space = load_space(DEFAULT_SPACE)
+    smallest = smallest_configuration_bytes(space, Budget(36 * 1024))
+    sizes = search_size_range(space, Budget(smallest))
+    assert sizes.smallest_bytes == sizes.budget_bytes == smallest
+    with pytest.raises(NasError, match=f"the smallest needs {smallest:,} B total"):
+        search_size_range(space, Budget(smallest - 1))
 
 
 def test_same_seed_same_trials_with_one_worker(subset, tmp_path):
@@ -380,7 +395,7 @@ def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(
     study = open_study(options)
     dead, live = study.ask(), study.ask()  # (trials asked outside optimize: Optuna warns, harmlessly)
     dead.suggest_categorical("cell", ["gru"])
-    dead.suggest_float("hidden_fraction", 0.0, 1.0)
+    dead.suggest_float("size_fraction", 0.0, 1.0)
     study._storage.record_heartbeat(dead._trial_id)
     time.sleep(options.grace_s + 1.5)  # SQLite's CURRENT_TIMESTAMP counts whole seconds: 3.5 s can read as 3
     study._storage.record_heartbeat(live._trial_id)
@@ -392,6 +407,87 @@ def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(
     (again,) = [t for t in trials.values() if t.state == optuna.trial.TrialState.WAITING]
     assert again.params == trials[dead.number].params
     assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(again) == dead.number
+
+
+def test_a_dead_process_on_this_host_has_its_trial_queued_again_at_once(subset, tmp_path):
+    """After kill -9 and an immediate resume: a trial whose worker process on this host is gone is
+    failed and queued again at once, though its heartbeat is fresh; a trial of a live process
+    here, and one of another host (whose processes cannot be seen), keep running."""
+    import socket
+
+    from nas.liveness import WORKER_ATTR, this_worker
+    from nas.search import open_study, start_search
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process
+    options = SearchOptions(
+        budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("p", None, tmp_path), heartbeat_s=60
+    )
+    study = open_study(options)
+    workers = {
+        "dead here": {"host": socket.gethostname(), "pid": gone.pid, "started": None},
+        "alive here": this_worker(),
+        "dead elsewhere": {"host": socket.gethostname() + "-other", "pid": gone.pid, "started": None},
+    }
+    numbers = {}
+    for name, worker in workers.items():
+        trial = study.ask()
+        trial.suggest_float("size_fraction", 0.0, 1.0)
+        trial.set_user_attr(WORKER_ATTR, worker)
+        study._storage.record_heartbeat(trial._trial_id)  # fresh: the heartbeat rule would wait 120 s
+        numbers[name] = trial.number
+    run = start_search(options, subset)
+    assert run.stale_trials == 1
+    trials = {t.number: t for t in load(tmp_path, "p").trials}
+    assert trials[numbers["dead here"]].state == optuna.trial.TrialState.FAIL
+    assert trials[numbers["alive here"]].state == trials[numbers["dead elsewhere"]].state == optuna.trial.TrialState.RUNNING
+    (again,) = [t for t in trials.values() if t.state == optuna.trial.TrialState.WAITING]
+    assert again.params == trials[numbers["dead here"]].params
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(again) == numbers["dead here"]
+
+
+def test_a_reused_pid_is_a_dead_worker():
+    """The pid alone could name a new process: the start time recorded with it tells them apart."""
+    from nas.liveness import is_gone, this_worker
+
+    me = this_worker()
+    assert not is_gone(me)
+    if me["started"] is not None:  # Linux: /proc gives the start time
+        assert is_gone(me | {"started": me["started"] + 1})
+
+
+def test_two_workers_finish_exactly_the_trials_asked(tmp_path):
+    """Each worker checks the count, running trials included, before it starts one: two workers of
+    --trials 5 finish 5 trials, not 6 (the last worker to finish used to start one more)."""
+    import threading
+
+    from nas.search import run_trials
+
+    storage = f"sqlite:///{tmp_path / 'count.db'}"
+    optuna.create_study(storage=storage, study_name="c", directions=["maximize", "minimize"])
+
+    def worker(seconds: float) -> None:
+        study = optuna.load_study(study_name="c", storage=storage, sampler=optuna.samplers.RandomSampler(seed=int(10 * seconds)))
+
+        def objective(trial):
+            trial.suggest_float("x", 0, 1)
+            time.sleep(seconds)
+            return 0.5, 1.0
+
+        run_trials(study, objective, 5, None)
+
+    # one slow trial beside many quick ones: the quick worker reaches 4 finished while the slow
+    # one still runs, and must not start a fifth
+    threads = [threading.Thread(target=worker, args=(seconds,)) for seconds in (0.05, 2.0)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(load_study_trials(storage, "c")) == 5
+
+
+def load_study_trials(storage: str, name: str) -> list:
+    return optuna.load_study(study_name=name, storage=storage).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c to the process group", "sigterm to the main process alone"])
