@@ -330,7 +330,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = search_options(args)
     run = start_search(options, data_dir(args), args.cache_dir, args.no_cache)
     stale = (
-        f" | {run.stale_trials} trial(s) of dead workers (no heartbeat for {options.grace_s} s) failed and queued again"
+        f" | {run.stale_trials} trial(s) of dead workers (process gone, or no heartbeat for {options.grace_s} s) failed and queued again"
         if run.stale_trials
         else ""
     )

@@ -279,6 +279,10 @@ def queue_band_quota(study: optuna.Study, sizes: SizeRange) -> int | None:
     at a size drawn uniformly within that band; the sampler chooses everything else. Returns the
     band, or None when the sampler chooses the size too."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING))
+    if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+        # a queued trial (a dead worker's, or a band's) runs next: queueing one more per trial
+        # started would leave as many queued trials as there were at the start, never run
+        return None
     band = deficit_band([t.user_attrs[BAND_ATTR] for t in trials if BAND_ATTR in t.user_attrs], sizes.bands)
     if band is None:
         return None

@@ -70,11 +70,28 @@ def test_every_band_gets_its_share_even_when_the_sampler_wants_the_smallest(tmp_
     def train(trial, candidate) -> TrialRecord:
         return TrialRecord(total_bytes=candidate.total_bytes, val=Accuracy(290, 300), test=Accuracy(290, 300))
 
+    for position in (0.9, 0.95):  # queued before the run, as a dead worker's trials are on a resume
+        study.enqueue_trial({SIZE_PARAM: position}, user_attrs={BAND_ATTR: 3})
     trials = 20
     run_trials(study, make_objective(space, BUDGET, train), trials, sizes)
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) == trials
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))  # every queued trial ran, none is left over
     bands = [t.user_attrs[BAND_ATTR] for t in done]
     assert all(bands.count(band) >= math.floor(BAND_MIN_SHARE * trials) for band in range(SIZE_BANDS)), bands
     assert all(sizes.band(t.user_attrs[SIZE_ATTR]) == t.user_attrs[BAND_ATTR] for t in done)
     assert upper_half_share([t.user_attrs[SIZE_ATTR] for t in done], sizes) >= 0.25
+
+
+def test_no_band_trial_is_queued_while_a_trial_waits():
+    """A waiting trial (a dead worker's, queued again) runs next: a band trial queued beside it each
+    time would keep as many trials waiting as there were when the run began, left over at its end
+    (seen after kill -9 and a resume: two trials left waiting)."""
+    from nas.search import queue_band_quota
+
+    sizes = SizeRange(1000, 16000)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert queue_band_quota(study, sizes) == 3  # an empty study: the first trial visits the largest band
+    assert queue_band_quota(study, sizes) is None and len(study.trials) == 1  # it waits: nothing more is queued
+    study.tell(study.ask(), [0.5, 1000.0])  # the queued trial runs
+    assert queue_band_quota(study, sizes) == 2
