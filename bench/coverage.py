@@ -17,6 +17,7 @@ from pathlib import Path
 from nas.pareto import pareto_front
 from nas.record import read_records
 from nas.search import load_existing_study, search_size_range
+from nas.sizes import upper_half_share
 from nas.space import load_space, resolve_space_path
 from nas.study import StudyLocation
 
@@ -28,7 +29,6 @@ def coverage(study_db: Path, space_name: str | None = None) -> dict:
     budget = settings.budget
     sizes = search_size_range(load_space(resolve_space_path(space_name)).restricted_to(settings.weights), budget)
     records = [r for r in read_records(study) if r.finished and not r.over_budget]
-    in_upper = [r for r in records if sizes.position(r.total_bytes) >= 0.5]
     scored = [r for r in records if r.score is not None]
     front = pareto_front(scored, budget)
     best_upper = max((r.score.value for r in scored if sizes.position(r.total_bytes) >= 0.5), default=None)
@@ -40,7 +40,7 @@ def coverage(study_db: Path, space_name: str | None = None) -> dict:
         "smallest_bytes": sizes.smallest_bytes,
         "upper_half_from_bytes": sizes.bytes_at(0.5),
         "trials_per_band": bands,
-        "upper_half_share": len(in_upper) / len(records) if records else None,
+        "upper_half_share": upper_half_share([r.total_bytes for r in records], sizes),
         "front_bytes": [r.total_bytes for r in front],
         # the done-when: a front point above half the budget whenever a trained trial there beats every smaller one
         "upper_trial_beats_every_smaller": best_upper is not None and (best_lower is None or best_upper > best_lower),

@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from statistics import fmean
 
 FULL = ["--wave-copies", "8", "--epochs", "100", "--patience", "30"]  # the README's new-voices recipe, less its options that are defaults
 TASK_C = ["--hidden", "64", "--weights", "pow2", "--weight-bits", "5"]
@@ -29,10 +30,6 @@ VARIANTS = {  # name: (task, options beyond `nas train --seed 0 1 2`)
     "C-running-c0": ("C", [*TASK_C, "--wave-copies", "0"]),
     "C-global-c0": ("C", [*TASK_C, "--normalisation", "global", "--wave-copies", "0"]),
 }
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def row(name: str, task: str, options: list[str], summary: dict) -> dict:
@@ -53,8 +50,8 @@ def row(name: str, task: str, options: list[str], summary: dict) -> dict:
         "best_epochs": [r["best_epoch"] for r in runs],
         "val_per_seed": val,
         "test_per_seed": test,
-        "val_mean": mean(val),
-        "test_mean": mean(test),
+        "val_mean": fmean(val),
+        "test_mean": fmean(test),
     }
 
 

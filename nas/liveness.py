@@ -16,43 +16,40 @@ from pathlib import Path
 WORKER_ATTR = "worker"  # trial user attribute: {"host": ..., "pid": ..., "started": ...}
 
 
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None where unknown:
-    with the pid it names one process, also after the pid is reused."""
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3 on of /proc/<pid>/stat (state, ppid, ...), after the command name; None where unknown."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return int(fields[19]) if len(fields) > 19 else None  # field 22 of stat; [0] here is field 3
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+def _process_start(fields: list[str] | None) -> int | None:
+    """The start time in clock ticks since boot (field 22 of stat): with the pid it names one
+    process, also after the pid is reused."""
+    return int(fields[19]) if fields and len(fields) > 19 else None
 
 
 def this_worker() -> dict:
     """What a trial records of the process that runs it."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid)}
+    return {"host": socket.gethostname(), "pid": pid, "started": _process_start(_stat(pid))}
 
 
 def is_gone(worker: dict | None) -> bool:
     """Whether the recorded process is known to be dead: only for a process of this host."""
-    if not worker or worker.get("host") != socket.gethostname() or not isinstance(worker.get("pid"), int):
+    pid = worker.get("pid") if worker else None
+    # (a pid of 0 or less would make os.kill signal a process group)
+    if not worker or worker.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return False
-    if worker["pid"] <= 0:  # os.kill would signal a process group
-        return False
-    pid = worker["pid"]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's
         return False
-    if _is_zombie(pid):  # killed, not yet reaped by its parent
+    fields = _stat(pid)
+    if fields and fields[0] == "Z":  # killed, not yet reaped by its parent
         return True
-    started, recorded = _process_start(pid), worker.get("started")
+    started, recorded = _process_start(fields), worker.get("started")
     return started is not None and recorded is not None and started != recorded  # the pid now names another process

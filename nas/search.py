@@ -243,24 +243,31 @@ def load_existing_study(location: StudyLocation) -> tuple[optuna.Study, StudySet
     return study, settings
 
 
-def fail_stale_trials(study: optuna.Study) -> int:
-    """Trials whose worker is dead, failed and queued again with their parameters now, rather than
-    when a worker next starts a trial: on this host, those whose process is gone (nas.liveness); on
-    any host, those whose heartbeat stopped. Live trials of other hosts are left alone. Returns how
-    many there were."""
+def fail_trials_of_gone_processes(study: optuna.Study) -> int:
+    """Running trials of this host whose process is gone (nas.liveness), failed and queued again
+    with their parameters at once, as Optuna's heartbeat does it (optuna.storages.fail_stale_trials)
+    for one trial. Returns how many there were."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    running = (optuna.trial.TrialState.RUNNING,)
-    trials = study.get_trials(deepcopy=False, states=running)
-    storage, retry = study._storage, RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
-    for trial in trials:
+    storage, retry, failed = study._storage, RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES), 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if is_gone(trial.user_attrs.get(WORKER_ATTR)):
-            # as Optuna's heartbeat does it (optuna.storages.fail_stale_trials), for one trial
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 if storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
                     retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+                    failed += 1
+    return failed
+
+
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Trials whose worker is dead, failed and queued again with their parameters now, rather than
+    when a worker next starts a trial: on this host, those whose process is gone; on any host, those
+    whose heartbeat stopped. Live trials of other hosts are left alone. Returns how many there were."""
+    running = (optuna.trial.TrialState.RUNNING,)
+    before = len(study.get_trials(deepcopy=False, states=running))
+    fail_trials_of_gone_processes(study)
     optuna.storages.fail_stale_trials(study)
-    return len(trials) - len(study.get_trials(deepcopy=False, states=running))
+    return before - len(study.get_trials(deepcopy=False, states=running))
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -294,11 +301,12 @@ def queue_band_quota(study: optuna.Study, sizes: SizeRange) -> int | None:
 
 
 def run_trials(study: optuna.Study, objective, target: int, sizes: SizeRange | None, timeout_s: float | None = None) -> None:
-    """One worker's trials: before each, dead workers' trials are queued again, the count is
-    checked (running trials included) and a size band short of its share gets the next trial."""
+    """One worker's trials: before each, trials of gone processes on this host are queued again
+    (Optuna's optimize applies the heartbeat rule itself), the count is checked (running trials
+    included) and a size band short of its share gets the next trial."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while deadline is None or time.monotonic() < deadline:
-        fail_stale_trials(study)
+        fail_trials_of_gone_processes(study)
         if trials_to_start(study, target) <= 0:
             return
         if sizes is not None:
