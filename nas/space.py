@@ -90,6 +90,11 @@ class SearchSpace:
         """--weights pow2|fixed|float picks one scheme; 'any' opens all three."""
         return replace(self, weights=WEIGHT_SCHEMES if weights == "any" else (weights,))
 
+    def quick(self) -> SearchSpace:
+        """`nas search --quick`: the space's trials trained as before the full recipe (issue 21), a
+        first look in minutes; the front is then not confirmed."""
+        return replace(self, **QUICK_TRAINING)
+
     def rung_rule(self) -> RungRule:
         """The early-stopping rule of the search's trials: the rungs before the last epoch."""
         kept = [(epoch, margin) for epoch, margin in zip(self.rungs, self.rung_margins, strict=True) if epoch < self.epochs]
@@ -109,6 +114,10 @@ class SearchSpace:
                 out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
+
+# `nas search --quick` trains each trial this way instead of the space's [training] epochs,
+# patience and copies (the default search's settings before the full recipe became its top fidelity)
+QUICK_TRAINING = {"epochs": 40, "patience": 15, "wave_copies": 4}
 
 # '<table>.<key>' -> (kind, the SearchSpace fields it sets)
 _SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
