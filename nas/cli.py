@@ -24,7 +24,7 @@ from nas.features import FeatureCache, FeatureConfig, compute_frames
 from nas.formats import QuantConfig
 from nas.memory import KB, Budget, format_bytes
 from nas.recipe import TrainConfig
-from nas.study import StudyLocation, default_study_name
+from nas.study import DEFAULT_STUDY, StudyLocation, default_study_name
 
 # Logs and pipes get a wide console so tables keep their columns; terminals use their own width.
 console = Console() if Console().is_terminal else Console(width=200)
@@ -306,10 +306,12 @@ def search_options(args: argparse.Namespace):
     from nas.search import SearchOptions
     from nas.space import load_space, resolve_space_path
 
-    location = StudyLocation(args.study or default_study_name(args.weights, args.budget_kb), args.storage, Path(args.results_dir))
+    name = args.study or default_study_name(args.weights, args.budget_kb, args.quick)
+    location = StudyLocation(name, args.storage, Path(args.results_dir))
+    space = load_space(resolve_space_path(args.space))  # with --quick still the top fidelity: SearchOptions.training_space
     return SearchOptions(
         budget=Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb),
-        space=load_space(resolve_space_path(args.space)),
+        space=space,
         weights=args.weights,
         location=location,
         trials=args.trials,
@@ -321,6 +323,8 @@ def search_options(args: argparse.Namespace):
         speaker_folds=args.speaker_folds,
         heartbeat_s=args.heartbeat,
         artifacts=args.artifacts,
+        quick=args.quick,
+        confirm=confirm_settings(args),
     )
 
 
@@ -340,10 +344,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"{run.finished_before} of {options.trials} trials already finished{stale}"
     )
     if run.finished_before < options.trials:
+        from nas.confirm import stored_runs
         from nas.estimate import estimate_search
         from nas.record import read_records
 
-        estimate = estimate_search(options, run.split, read_records(run.study), waveforms=run.waveforms, cache=feature_cache(args))
+        records, done = read_records(run.study), len(stored_runs(run.study.user_attrs))
+        estimate = estimate_search(options, run.split, records, waveforms=run.waveforms, cache=feature_cache(args), confirm_done=done)
         say(estimate.describe())
     try:
         with SearchDisplay() as display:
@@ -355,6 +361,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if run.killed_workers:
         say(f"warning: {len(run.killed_workers)} worker(s) were killed (signal {', '.join(map(str, run.killed_workers))}); "
             "the others finished the study, their trials included (run again after the heartbeat)", error_console)  # fmt: skip
+    if options.confirms:
+        stopped = confirm_study(options.location, options.confirm, options.workers, args)
+        if stopped is not None:
+            return stopped
     return report_study(options.location, time.perf_counter() - run.started)
 
 
@@ -401,12 +411,11 @@ def report_study(location, seconds: float | None = None) -> int:
     """The front table and files of a study; after a search, also how long this run took."""
     import shutil
 
-    from nas.record import read_records
-    from nas.report import front_table, summarize_study, write_front_files
+    from nas.report import confirmed_table, front_table, read_summary, write_front_files
     from nas.search import load_existing_study
 
     study, settings = load_existing_study(location)
-    summary = summarize_study(location.name, settings.budget, settings.weights, read_records(study))
+    summary = read_summary(study, location.name, settings)
     write_front_files(summary, location.study_dir)
     write_report(summary, settings, location.study_dir / REPORT_PAGE)
     finished, over, stopped = summary.finished, summary.over_budget, summary.stopped
@@ -416,6 +425,8 @@ def report_study(location, seconds: float | None = None) -> int:
             f"({len(over)} of {len(finished)} sampled trials were over budget); expected a larger budget or a smaller space"
         )
     console.print(front_table(summary))
+    if summary.confirmed:
+        console.print(confirmed_table(summary))
     took = f" | this run {seconds / 60:.1f} min" if seconds is not None else ""
     say(
         f"{len(finished)} finished trials ({len(over)} over budget = {100 * len(over) / len(finished):.0f}%, pruned before training; "
@@ -423,9 +434,49 @@ def report_study(location, seconds: float | None = None) -> int:
         f"validation hypervolume {summary.hypervolume():.4f}{took} | files: {location.study_dir}/pareto.json, pareto.csv, trials.csv, "
         f"{REPORT_PAGE}"
     )
+    if not summary.confirmed:
+        say("the front is not confirmed: each point is one training (one draw); confirm it with: nas pareto --confirm"
+            + (f" --study {location.name}" if location.name != DEFAULT_STUDY else ""))  # fmt: skip
     install = "" if shutil.which("optuna-dashboard") else " (install it with: .venv/bin/pip install -e '.[dashboard]')"
     say(f"dashboard: optuna-dashboard {location.storage_url}{install}")
     return 0
+
+
+def confirm_study(location, confirm, workers: int, args: argparse.Namespace) -> int | None:
+    """Retrain the front's candidates (nas.confirm); None when done, else the exit code."""
+    from nas.confirm import plan_confirmation, run_confirmation, store_run
+    from nas.record import read_records
+    from nas.search import load_existing_study
+
+    study, settings = load_existing_study(location)
+    records = read_records(study)
+    chosen, tasks = plan_confirmation(
+        records, study.user_attrs, settings, confirm, data_dir(args), location.study_dir,
+        args.cache_dir, args.no_cache,
+    )  # fmt: skip
+    if not tasks:
+        return None
+    folds = sorted({t.job.split for t in tasks if t.job.split.startswith("speaker:")})
+    say(
+        f"confirming {len(chosen)} front point(s) (trials {', '.join(str(r.number) for r in chosen)}): {len(tasks)} run(s) of the "
+        f"study's recipe ({tasks[0].recipe.epochs} epochs, patience {tasks[0].recipe.patience}) to go, {workers} at a time "
+        f"(seeds 0-{confirm.seeds - 1} on '{settings.split}'"
+        + (f"; folds {', '.join(f.removeprefix('speaker:') for f in folds)} held out" if folds else "")
+        + ")"
+    )
+
+    def on_run(run) -> None:
+        store_run(study, run)
+        say(f"confirmed trial {run.trial}, {run.split}, seed {run.seed}: val {100 * run.val.value:.2f}%, "
+            f"test {100 * run.test.value:.2f}% (best epoch {run.best_epoch}) | {run.seconds:.0f} s")  # fmt: skip
+
+    try:
+        run_confirmation(tasks, workers, on_run)
+    except KeyboardInterrupt:
+        say(f"nas: interrupted; the finished confirmation runs are saved in {location.storage_url}. "
+            "Run the same command again to resume.", error_console)  # fmt: skip
+        return EXIT_INTERRUPTED
+    return None
 
 
 def trial_checkpoint(record, study, location, args: argparse.Namespace) -> Path:
@@ -451,8 +502,19 @@ def cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
+def confirm_settings(args: argparse.Namespace):
+    from nas.confirm import ConfirmSettings
+
+    return ConfirmSettings(args.confirm_seeds, args.confirm_folds, args.confirm_points)
+
+
 def cmd_pareto(args: argparse.Namespace) -> int:
-    return report_study(study_location(args))
+    location = study_location(args)
+    if args.confirm:
+        stopped = confirm_study(location, confirm_settings(args), args.workers, args)
+        if stopped is not None:
+            return stopped
+    return report_study(location)
 
 
 REPORT_PAGE = "report.html"  # in the study folder, written by search, pareto and report
@@ -465,13 +527,12 @@ def write_report(summary, settings, path: Path) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from nas.record import read_records
-    from nas.report import summarize_study
+    from nas.report import read_summary
     from nas.search import load_existing_study
 
     location = study_location(args)
     study, settings = load_existing_study(location)
-    summary = summarize_study(location.name, settings.budget, settings.weights, read_records(study))
+    summary = read_summary(study, location.name, settings)
     path = Path(args.out) if args.out else location.study_dir / REPORT_PAGE
     write_report(summary, settings, path)
     say(f"wrote {path} ({len(summary.records)} trials, {len(summary.front)} front points; one file, opens offline in a browser)")
@@ -480,16 +541,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ export/evaluate
 def cmd_export(args: argparse.Namespace) -> int:
-    from nas.export import export_trial, select_record
+    from nas.confirm import confirmed_points
+    from nas.export import export_trial, select_export
     from nas.record import read_records
     from nas.search import load_existing_study
 
     location = study_location(args)
     study, settings = load_existing_study(location)
-    record = select_record(read_records(study), settings.budget, args.trial, args.max_kb, location.name)
-    record = replace(record, checkpoint=str(trial_checkpoint(record, study, location, args)))  # another host's: fetched
+    records = read_records(study)
+    points = confirmed_points(records, study.user_attrs, settings.split)
+    record, point = select_export(records, points, settings.budget, args.trial, args.max_kb, location.name)
+    if point is None:  # the trial's own checkpoint, from the artifact store when another host trained it
+        record = replace(record, checkpoint=str(trial_checkpoint(record, study, location, args)))
     out_dir = Path(args.out) if args.out else location.study_dir / "exports" / f"trial-{record.number:04d}"
-    description = export_trial(record, out_dir, optional_data_dir(args), measure=not args.no_measure)
+    confirmed = point.to_dict() if point is not None else None
+    description = export_trial(record, out_dir, optional_data_dir(args), measure=not args.no_measure, confirmed=confirmed)
+    if confirmed is not None:
+        say(
+            f"trial {record.number} is confirmed: mean val {confirmed['val_mean']:.2f}%, mean test {confirmed['test_mean']:.2f}%"
+            f" over seeds {', '.join(map(str, confirmed['seeds']))}"
+            + (f", held-out speakers {confirmed['held_out_mean']:.2f}%" if confirmed["held_out_mean"] is not None else "")
+            + f"; exporting seed {confirmed['exported_seed']} (closest to the mean on validation)"
+        )
     accuracy, memory = description["accuracy"], description["memory"]
     say(
         f"exported trial {record.number} to {out_dir}: weights.bin {description['weights_bin_bytes']:,} B, "

@@ -51,6 +51,8 @@ class SearchEstimate:
     # if every trial were of the slowest cell and trained to the end (the sampler may favour one
     # cell: TPE did, 27 GRU trials of 31 in a measured default search)
     seconds_high: float | None = None
+    confirm_runs: int = 0  # trainings of the front's candidates after the trials (nas.confirm), included in `seconds`
+    confirm_seconds: float = 0.0  # their wall time
 
     def describe(self) -> str:
         high = ""
@@ -61,8 +63,14 @@ class SearchEstimate:
             if self.feature_passes
             else ""
         )
+        confirm = (
+            f"; then {self.confirm_runs} confirmation runs of the front's candidates (the study's recipe to the end), "
+            f"~{_duration(self.confirm_seconds)}"
+            if self.confirm_runs
+            else ""
+        )
         return (
-            f"estimate: about {_duration(self.seconds)} for {self.trials_to_run} trials{high} ({self.parallel} at a time; "
+            f"estimate: about {_duration(self.seconds)} for {self.trials_to_run} trials{confirm}{high} ({self.parallel} at a time; "
             f"{100 * self.trained_share:.0f}% of the space's configurations within the budget; a trial ~{self.trial_seconds:.0f} s: "
             f"{self.basis}{features})"
         )
@@ -167,23 +175,25 @@ def feature_work(options: SearchOptions, fitting: list, waveforms: dict, cache) 
 
 
 def estimate_search(
-    options: SearchOptions, split: Split, records: list[TrialRecord], cores: int | None = None, waveforms: dict | None = None, cache=None
-) -> SearchEstimate:
+    options: SearchOptions, split: Split, records: list[TrialRecord], cores: int | None = None, waveforms: dict | None = None, cache=None,
+    confirm_done: int = 0,
+) -> SearchEstimate:  # fmt: skip
     finished = [r for r in records if r.finished]
     to_run = max(0, options.trials - len(finished))
     parallel = max(1, min(options.workers, cores or os.cpu_count() or 1))
     share, fitting = trained_share(options)
     timed = [r.train_seconds for r in finished if (r.trained or r.stopped) and r.train_seconds is not None]
+    full_trial_seconds = 0.0  # a typical trial trained to its last epoch (when timed here)
     if timed:
         trial_seconds = slowest = statistics.mean(timed)
         basis = f"the mean of this study's {len(timed)} trained trials (those stopped early included)"
     elif not fitting:
         return SearchEstimate(0.0, to_run, parallel, 0.0, 0.0, "no configuration of the space fits the budget")
     else:
-        epochs = options.space.epochs
+        epochs = options.training_space.epochs
         # rungs stop beaten trials early: the expected share of the epochs (the replay's); the
         # high end still trains every trial to the end. Not with --speaker-folds (no rungs there).
-        rule = options.space.rung_rule()
+        rule = options.training_space.rung_rule()
         share_trained = REPLAY_EPOCH_SHARE if rule.epochs and not options.speaker_folds else 1.0
         counts = frame_counts(split, options.space.hop_length[0])
         per_cell, full_cell, words = [], [], []
@@ -198,12 +208,31 @@ def estimate_search(
             full_cell.append((epochs * epoch + fixed) * (1 + options.speaker_folds))
             words.append(f"{candidate.model.cell.upper()} {candidate.model.layers}x{candidate.model.hidden} {epoch:.2f} s")
         # (the low end weighs the cells equally, the high end as if every trial were of the slowest)
-        trial_seconds, slowest = statistics.mean(per_cell), max(full_cell)
+        trial_seconds, slowest, full_trial_seconds = statistics.mean(per_cell), max(full_cell), statistics.mean(full_cell)
         folds = f", x{1 + options.speaker_folds} for the speaker folds" if options.speaker_folds else ""
         rungs = f" ({100 * share_trained:.0f}% expected: rungs at epochs {', '.join(map(str, rule.epochs))})" if share_trained < 1 else ""
         basis = f"an epoch measured here: {', '.join(words)}; {epochs} epochs at most{rungs}{folds}"
     feature_seconds, passes = feature_work(options, fitting, waveforms or {}, cache) if cache is not None else (0.0, 0)
     feature_wall = feature_seconds / parallel
-    wall = _wall_seconds(to_run, share, trial_seconds, parallel) + feature_wall
-    high = _wall_seconds(to_run, share, slowest, parallel) + feature_wall
-    return SearchEstimate(wall, to_run, parallel, share, trial_seconds, basis, feature_wall, passes, high)
+    runs, run_seconds = confirmation_work(options, records, full_trial_seconds, confirm_done)
+    confirm_wall = runs * run_seconds / parallel
+    wall = _wall_seconds(to_run, share, trial_seconds, parallel) + feature_wall + confirm_wall
+    high = _wall_seconds(to_run, share, slowest, parallel) + feature_wall + confirm_wall
+    return SearchEstimate(wall, to_run, parallel, share, trial_seconds, basis, feature_wall, passes, high, runs, confirm_wall)
+
+
+def confirmation_work(options: SearchOptions, records: list[TrialRecord], full_trial_seconds: float, done: int) -> tuple[int, float]:
+    """(runs still to do, seconds of one on one core) of the confirmation that follows the trials.
+    A run trains a front candidate with the full recipe to its end: timed by this study's trials
+    that trained to the end once it has some (a candidate is one of them), else by the typical
+    model measured here trained for every epoch."""
+    from nas.confirm import FOLD_SEEDS
+    from nas.data import OFFICIAL
+
+    if not options.confirms:
+        return 0, 0.0
+    settings = options.confirm
+    folds = settings.folds if options.split == OFFICIAL else 0
+    runs = max(0, settings.points * (settings.seeds + folds * min(FOLD_SEEDS, settings.seeds)) - done)
+    complete = [r.train_seconds / (1 + len(r.held_out_speakers or ())) for r in records if r.trained and r.train_seconds is not None]
+    return runs, statistics.mean(complete) if complete else full_trial_seconds

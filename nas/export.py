@@ -20,6 +20,7 @@ from nas import __version__
 from nas.architecture import N_CLASSES, ModelConfig
 from nas.cexport import generate
 from nas.compute import frame_cost
+from nas.confirm import ConfirmedPoint, confirmed_record, select_confirmed
 from nas.cproject import run_pcm, write_project
 from nas.ctoolchain import ARM, HOST, available, compile_export
 from nas.data import OFFICIAL, Split, list_recordings, load_split, make_split, read_all
@@ -30,7 +31,7 @@ from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
 from nas.formats import QuantConfig
 from nas.frontend import describe as describe_integer_frontend
 from nas.intmodel import IntegerModel, from_float_model, pack, unpack
-from nas.memory import Budget, budget_bytes_from_kb, memory_breakdown
+from nas.memory import Budget, budget_bytes_from_kb, format_bytes, memory_breakdown
 from nas.mfcc import describe_frontend
 from nas.pareto import select_best
 from nas.recipe import TrainConfig
@@ -39,6 +40,11 @@ from nas.stats import Accuracy, confusion_counts
 from nas.train import load_checkpoint, model_from_checkpoint
 
 EXPORT_FORMAT = "nas-export-v1"
+
+
+def export_limit(budget: Budget, max_kb: float | None) -> Budget:
+    """The study's budget, or --max-kb K within it."""
+    return budget if max_kb is None else replace(budget, limit_bytes=min(budget.limit_bytes, budget_bytes_from_kb(max_kb)))
 
 
 def select_record(records: list[TrialRecord], budget: Budget, trial: int | None, max_kb: float | None, study_name: str) -> TrialRecord:
@@ -52,13 +58,31 @@ def select_record(records: list[TrialRecord], budget: Budget, trial: int | None,
         if not chosen.trained:
             raise NasError(f"--trial {trial}: the trial is {chosen.state}, not complete; expected a trained trial")
         return chosen
-    limit = budget if max_kb is None else replace(budget, limit_bytes=min(budget.limit_bytes, budget_bytes_from_kb(max_kb)))
+    limit = export_limit(budget, max_kb)
     best = select_best(records, limit)
     if best is None:
         if max_kb is not None:
             raise NasError(f"--max-kb {max_kb:g}: no finished trial fits within {limit.describe()}")
         raise NasError(f"study '{study_name}': no finished trial within the budget")
     return best
+
+
+def select_export(
+    records: list[TrialRecord], points: list[ConfirmedPoint], budget: Budget, trial: int | None, max_kb: float | None, study_name: str
+) -> tuple[TrialRecord, ConfirmedPoint | None]:  # fmt: skip
+    """What `nas export` writes. Once a study has confirmed points, --best and --max-kb choose
+    among them on the mean validation accuracy over seeds, and a confirmed trial (also by --trial
+    N) is exported as its seed closest to that mean (nas.confirm); before that, `select_record`."""
+    if trial is None and points:
+        limit = export_limit(budget, max_kb)
+        point = select_confirmed(points, limit)
+        if point is None:
+            raise NasError(f"--max-kb {max_kb:g}: no confirmed point fits within {limit.describe()} (the study's confirmed points: "
+                           f"{', '.join(format_bytes(p.total_bytes) for p in points)})")  # fmt: skip
+        return confirmed_record(point), point
+    record = select_record(records, budget, trial, max_kb, study_name)
+    point = next((p for p in points if p.record.number == record.number), None)
+    return (confirmed_record(point), point) if point is not None else (record, None)
 
 
 GOLDEN_PER_DIGIT = 2  # golden vectors: the first recordings of each digit in the split's test part
@@ -97,11 +121,15 @@ def checkpoint_configs(path: Path) -> tuple[ModelConfig, FeatureConfig, QuantCon
         raise NasError(f"{path}: not a complete export checkpoint ({type(error).__name__}: {error})") from None
 
 
-def export_trial(record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True) -> dict:
+def export_trial(
+    record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True, confirmed: dict | None = None
+) -> dict:  # fmt: skip
     """Write the export folder for one trial from its saved checkpoint (no retraining). With the
     integer front-end: the streaming C (PCM in), its Makefile, a WAV example and, given the data,
     golden vectors; `measure` compiles it with the compilers that are installed (host gcc,
-    arm-none-eabi-gcc, QEMU) and writes what they measure into model.json and the README."""
+    arm-none-eabi-gcc, QEMU) and writes what they measure into model.json and the README.
+    `confirmed` (nas.confirm.ConfirmedPoint.to_dict) is a confirmed point's means over seeds, of
+    which `record` holds the exported seed's checkpoint and scores."""
     checkpoint = load_checkpoint(Path(record.checkpoint or ""))
     model = model_from_checkpoint(checkpoint)
     model_config = ModelConfig(**checkpoint["model_config"])
@@ -174,6 +202,7 @@ def export_trial(record: TrialRecord, out_dir: Path, data_dir: Path | None = Non
             "test_correct": record.test.correct,
             "test_total": record.test.total,
         },
+        "confirmed": confirmed,
         "versions": {"nas": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
     }
     (out_dir / "model.json").write_text(json.dumps(description, indent=2) + "\n")

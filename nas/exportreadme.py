@@ -7,6 +7,29 @@ from __future__ import annotations
 from nas.ctoolchain import ARM, HOST
 
 
+def confirmed_lines(confirmed: dict | None) -> list[str]:
+    """What a confirmed point's export says first: the mean over seeds, of which this is one run."""
+    if not confirmed:
+        return []
+
+    def mean(key: str) -> str:
+        low, high = confirmed[f"{key}_ci95"]
+        return f"{confirmed[key]:.2f}% [95% CI {low:.1f}-{high:.1f}]"
+
+    seeds = confirmed["seeds"]
+    line = (
+        f"**Confirmed** over seeds {', '.join(map(str, seeds))} (the study's top-fidelity recipe, nas docs/search.md): mean validation {mean('val_mean')}, "
+        f"mean official test {mean('test_mean')}"
+    )
+    if confirmed.get("held_out_mean") is not None:
+        line += f", held-out speakers {', '.join(confirmed['held_out_speakers'])} {mean('held_out_mean')}"
+    line += (
+        f". These files are seed {confirmed['exported_seed']}'s training, the seed closest to the mean on validation; "
+        "its own figures are above. Quote the means."
+    )
+    return ["", line]
+
+
 def folder_readme(description: dict) -> str:
     model, quant, memory = description["model_config"], description["quant_config"], description["memory"]
     accuracy, features = description["accuracy"], description["feature_config"]
@@ -24,6 +47,7 @@ def folder_readme(description: dict) -> str:
         f"Device memory: **{memory['total_bytes']:,} B** = flash {memory['flash_bytes']:,} B + RAM {memory['ram_bytes']:,} B (memory model; "
         "the compiler's figures below). Integer-engine accuracy on split "
         f"'{description['split']}': validation {accuracy['val_correct']}/{accuracy['val_total']}, test {accuracy['test_correct']}/{accuracy['test_total']}.",
+        *confirmed_lines(description.get("confirmed")),
         "",
         "| file | what it is |",
         "| --- | --- |",

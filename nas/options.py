@@ -13,6 +13,7 @@ import sys
 
 from nas import __version__, limits
 from nas.architecture import CELLS, ModelConfig
+from nas.confirm import FOLD_SEEDS, ConfirmSettings
 from nas.data import OFFICIAL, PARTS
 from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FRONTENDS, NORMALISATIONS, FeatureConfig
@@ -328,9 +329,39 @@ def add_search_command(commands) -> None:
         help="select for new voices: each trial also trains on this many leave-one-speaker-out folds and is scored on their "
         "validation speakers (each fold costs one more training per trial: K+1 in all; 0: the split's validation part)",
     )
+    search.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first look in minutes: trials trained 40 epochs (patience 15, 4 copies) instead of the full recipe, and the front "
+        "not confirmed; its own study (<weights>-<budget>kb-quick)",
+    )
+    add_confirm_options(search)
     add_study_options(search, None)
     add_data_options(search)
     search.set_defaults(command="search")
+
+
+def add_confirm_options(parser: argparse.ArgumentParser) -> None:
+    defaults = ConfirmSettings()
+    group = parser.add_argument_group("confirming the front (retraining its candidates with the full recipe; docs/search.md)")
+    group.add_argument(
+        "--confirm-seeds",
+        type=limits.CONFIRM_SEEDS.parse,
+        default=defaults.seeds,
+        help="seeds 0..N-1 each candidate is retrained on (the split's; 0: no confirmation)",
+    )
+    group.add_argument(
+        "--confirm-folds",
+        type=limits.CONFIRM_FOLDS.parse,
+        default=defaults.folds,
+        help=f"leave-one-speaker-out folds each candidate is also trained on (new voices; {FOLD_SEEDS} seed each)",
+    )
+    group.add_argument(
+        "--confirm-points",
+        type=limits.CONFIRM_POINTS.parse,
+        default=defaults.points,
+        help="front points confirmed: the most accurate of each size band first, then the most accurate",
+    )
 
 
 def add_study_commands(commands) -> None:
@@ -340,6 +371,14 @@ def add_study_commands(commands) -> None:
     studies.set_defaults(command="studies")
     pareto = commands.add_parser("pareto", help="print a study's Pareto front; write pareto.json, pareto.csv, trials.csv and report.html")
     add_study_options(pareto, DEFAULT_STUDY)
+    pareto.add_argument(
+        "--confirm", action="store_true", help="first confirm the front (retrain its candidates; resumes an interrupted confirmation)"
+    )
+    add_confirm_options(pareto)
+    pareto.add_argument(
+        "--workers", type=limits.WORKERS.parse, default=DEFAULT_WORKERS, help="parallel processes for --confirm, one CPU thread each"
+    )
+    add_data_options(pareto)
     pareto.set_defaults(command="pareto")
     report = commands.add_parser(
         "report",

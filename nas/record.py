@@ -14,6 +14,7 @@ from nas.features import FeatureConfig
 from nas.formats import QuantConfig
 from nas.memory import Budget
 from nas.rungs import RUNG_ATTR
+from nas.sizes import BAND_ATTR
 from nas.stats import Accuracy
 
 SCORED_BY_ENGINE = "integer engine"
@@ -55,6 +56,7 @@ class TrialRecord:
     rung_accuracy: dict[str, float] | None = None
     stopped_at_epoch: int | None = None
     stopped_by: int | None = None
+    size_band: int | None = None  # its band of the log-size axis (nas.sizes), set by the search when it starts
 
     @property
     def finished(self) -> bool:
@@ -163,6 +165,7 @@ class TrialRecord:
             rung_accuracy=attrs.get(RUNG_ATTR),
             stopped_at_epoch=attrs.get("stopped_at_epoch"),
             stopped_by=attrs.get("stopped_by"),
+            size_band=attrs.get(BAND_ATTR),
         )
 
     def describe(self) -> str:

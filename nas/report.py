@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from nas.confirm import ConfirmedPoint, confirmed_front
 from nas.device import FLASH, RAM
 from nas.memory import KB, Budget, MemoryBreakdown, format_bytes
 from nas.pareto import (
@@ -29,7 +30,13 @@ class StudySummary:
     budget: Budget
     weights: str
     records: list[TrialRecord]
-    front: list[TrialRecord]
+    front: list[TrialRecord]  # on the trials' own (single-draw) validation accuracy
+    confirmed: tuple[ConfirmedPoint, ...] = ()  # trials retrained on seeds and folds (nas.confirm)
+
+    @property
+    def confirmed_front(self) -> list[ConfirmedPoint]:
+        """The front on the confirmed points' seed means (empty before any confirmation)."""
+        return confirmed_front(list(self.confirmed), self.budget)
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -48,8 +55,20 @@ class StudySummary:
         return front_hypervolume(self.records, self.budget, part)
 
 
-def summarize_study(name: str, budget: Budget, weights: str, records: list[TrialRecord]) -> StudySummary:
-    return StudySummary(name, budget, weights, records, compute_front(records, budget))
+def summarize_study(
+    name: str, budget: Budget, weights: str, records: list[TrialRecord], confirmed: list[ConfirmedPoint] | tuple = ()
+) -> StudySummary:  # fmt: skip
+    return StudySummary(name, budget, weights, records, compute_front(records, budget), tuple(confirmed))
+
+
+def read_summary(study, name: str, settings: StudySettings) -> StudySummary:
+    """A stored study's summary: its trials and its confirmed points."""
+    from nas.confirm import confirmed_points
+    from nas.record import read_records
+
+    records = read_records(study)
+    confirmed = confirmed_points(records, study.user_attrs, settings.split)
+    return summarize_study(name, settings.budget, settings.weights, records, confirmed)
 
 
 def configuration_row(record: TrialRecord) -> dict:
@@ -89,6 +108,19 @@ def front_row(record: TrialRecord) -> dict:
             "train_seconds": record.train_seconds,
             "learning_rate": record.params.get("learning_rate"),
             "checkpoint": record.checkpoint,
+        }
+    )
+
+
+def confirmed_row(point: ConfirmedPoint, on_front: bool) -> dict:
+    """A confirmed point as pareto.json / pareto.csv show it: means over seeds (percent)."""
+    return (
+        {"trial": point.record.number, "on_confirmed_front": on_front}
+        | configuration_row(point.record)
+        | point.to_dict()
+        | {
+            "learning_rate": point.record.params.get("learning_rate"),
+            "trial_val_accuracy": point.record.val.value,
         }
     )
 
@@ -182,6 +214,11 @@ def trial_row(record: TrialRecord, summary: StudySummary) -> dict:
     row["within_budget"] = record.trained and record.within(summary.budget)
     row["on_front"] = record.number in on_front
     row |= {"stopped_at_epoch": record.stopped_at_epoch, "stopped_by": record.stopped_by, "stopped_val_accuracy": record.stopped_accuracy}
+    point = next((p for p in summary.confirmed if p.record.number == record.number), None)
+    row |= {"confirmed": point is not None, "on_confirmed_front": point is not None and point in summary.confirmed_front}
+    if point is not None:
+        values = point.to_dict()
+        row |= {key: values[key] for key in ("val_mean", "test_mean", "held_out_mean", "seeds")}
     if record.trained:
         return row | front_row(record)
     if record.stopped and record.model_config is not None:  # its configuration, no final accuracies
@@ -206,7 +243,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
                 if key.endswith("_ci95"):
                     flat[f"{key}_low"], flat[f"{key}_high"] = value
                 else:
-                    flat[key] = ";".join(value) if isinstance(value, list) else value
+                    flat[key] = ";".join(map(str, value)) if isinstance(value, list) else value
             writer.writerow(flat)
 
 
@@ -214,10 +251,20 @@ def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
     """pareto.json, pareto.csv (the front) and trials.csv (every trial) in the study folder;
     returns the front's rows. (The page is `nas.studypage`'s.)"""
     rows = [front_row(r) for r in summary.front]
+    front_numbers = {p.record.number for p in summary.confirmed_front}
+    confirmed = [confirmed_row(p, p.record.number in front_numbers) for p in sorted(summary.confirmed, key=lambda p: p.total_bytes)]
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"study": summary.name, "budget_bytes": summary.budget.limit_bytes, "budget_scope": summary.budget.scope, "front": rows}
+    document = {
+        "study": summary.name,
+        "budget_bytes": summary.budget.limit_bytes,
+        "budget_scope": summary.budget.scope,
+        # the confirmed points (means over seeds, nas.confirm) when the study has any; `front` is
+        # always the trials' own single-draw front
+        "confirmed": confirmed,
+        "front": rows,
+    }
     (folder / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
-    _write_csv(folder / "pareto.csv", rows)
+    _write_csv(folder / "pareto.csv", [row for row in confirmed if row["on_confirmed_front"]] if confirmed else rows)
     _write_csv(folder / "trials.csv", [trial_row(r, summary) for r in summary.records])
     return rows
 
@@ -226,6 +273,41 @@ def write_front_files(summary: StudySummary, folder: Path) -> list[dict]:
 def interval_text(accuracy: Accuracy) -> str:
     low, high = accuracy.interval()
     return f"{100 * accuracy.value:.2f}% [{100 * low:.1f}-{100 * high:.1f}]"
+
+
+def mean_text(mean: tuple[float, float, float] | None) -> str:
+    return "-" if mean is None else f"{mean[0]:.2f}% [{mean[1]:.1f}-{mean[2]:.1f}]"
+
+
+def confirmed_table(summary: StudySummary) -> Table:
+    """The confirmed front: each point's means over seeds beside the trial's own draw."""
+    front = summary.confirmed_front
+    seeds = sorted({len(p.runs) for p in front})
+    title = (
+        f"Confirmed Pareto front of '{summary.name}' within {summary.budget.describe()} ({len(front)} of {len(summary.confirmed)} "
+        f"confirmed points; means over {'/'.join(map(str, seeds))} seeds, 95% t-intervals)"
+    )
+    table = Table(title=title)
+    speakers = sorted({s for p in front for s in p.held_out_speakers})
+    held = f"held-out speakers ({', '.join(speakers)})" if speakers else "held-out speakers"
+    columns = ["trial", "configuration", "fft/mels", "kB (bytes)", "val mean", "official test mean", held]
+    columns += ["trial's own val", "exported seed"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("configuration",) else "right")
+    for point in front:
+        record = point.record
+        table.add_row(
+            str(record.number),
+            record.describe(),
+            frontend_text(record),
+            f"{record.total_bytes / KB:.2f} ({record.total_bytes:,})",
+            mean_text(point.mean("val")),
+            mean_text(point.mean("test")),
+            mean_text(point.held_out()),
+            f"{100 * record.score.value:.2f}%",
+            str(point.export_run().seed),
+        )
+    return table
 
 
 def front_table(summary: StudySummary) -> Table:

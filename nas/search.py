@@ -360,7 +360,7 @@ def trial_recipe(options: SearchOptions, learning_rate: float, trial_number: int
     number of augmented copies, the sampled learning rate, and a seed per trial."""
     from nas.recipe import TrainConfig
 
-    space = options.space
+    space = options.training_space
     return TrainConfig.for_epochs(
         space.epochs, patience=space.patience, wave_copies=space.wave_copies, learning_rate=learning_rate, seed=options.seed + trial_number
     )
@@ -388,7 +388,7 @@ def train_candidate(
     extra = {"split": options.split, "study": options.location.name, "trial": trial.number}
     # Rungs judge the split's validation accuracy: with --speaker-folds the objective is another
     # one (the folds' validation speakers), so there every trial trains to the end.
-    rule = options.space.rung_rule() if not held_out else None
+    rule = options.training_space.rung_rule() if not held_out else None
     reached: dict[str, float] = {}
 
     def at_rung(record, state) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nas.confirm import ConfirmSettings
 from nas.data import OFFICIAL
 from nas.memory import KB, MEMORY_MODEL_VERSION, Budget
 from nas.space import SearchSpace
@@ -29,8 +30,8 @@ GRACE_HEARTBEATS = 3
 MAX_RETRIES = 2
 
 
-def default_study_name(weights: str, budget_kb: float) -> str:
-    return f"{weights}-{budget_kb:g}kb"
+def default_study_name(weights: str, budget_kb: float, quick: bool = False) -> str:
+    return f"{weights}-{budget_kb:g}kb" + ("-quick" if quick else "")  # a quick study is another study
 
 
 DEFAULT_STUDY = default_study_name(DEFAULT_WEIGHTS, 36)  # the README's main job: nas search --budget-kb 36 --weights pow2
@@ -70,6 +71,7 @@ class StudySettings:
     # the front-end and the stream struct were counted) must not be resumed with this one
     memory_model: int = 1  # a stored study without the key was sized by version 1
     speaker_folds: int = 0  # --speaker-folds: trials selected on new voices (0 in studies before it)
+    quick: bool = False  # --quick: trials trained as nas.space.QUICK_TRAINING says, front not confirmed
 
     @property
     def budget(self) -> Budget:
@@ -84,6 +86,10 @@ class StudySettings:
             return f"memory model version {self.memory_model}, not {other.memory_model} (start a new --study)"
         options = [("--budget-scope", "budget_scope"), ("--flash-kb", "flash_bytes"), ("--ram-kb", "ram_bytes"), ("--weights", "weights")]
         options += [("--split", "split"), ("--speaker-folds", "speaker_folds")]
+        if other.quick != self.quick:
+            kinds = ("a --quick study", "a full study (without --quick)")
+            stored, asked = kinds if self.quick else kinds[::-1]
+            return f"{stored}, not {asked}"
         for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
             if getattr(other, name) != getattr(self, name):
                 return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
@@ -112,6 +118,18 @@ class SearchOptions:
     speaker_folds: int = 0
     heartbeat_s: int = DEFAULT_HEARTBEAT_S  # not a search setting: hosts of one study may differ
     artifacts: str | None = None  # the artifact store (nas.artifacts): set at creation, or this host's path to it
+    quick: bool = False  # a first look: trials train as `training_space` says, and nothing is confirmed
+    confirm: ConfirmSettings = field(default_factory=ConfirmSettings)  # not a study setting: more seeds only add runs
+
+    @property
+    def training_space(self) -> SearchSpace:
+        """The space as its trials train: with --quick, shorter (nas.space.QUICK_TRAINING). The
+        study stores `space`, whose [training] stays the top fidelity that confirmation trains at."""
+        return self.space.quick() if self.quick else self.space
+
+    @property
+    def confirms(self) -> bool:
+        return self.confirm.enabled and not self.quick
 
     @property
     def grace_s(self) -> int:
@@ -134,4 +152,5 @@ class SearchOptions:
             self.budget.ram_bytes,
             MEMORY_MODEL_VERSION,
             self.speaker_folds,
+            self.quick,
         )

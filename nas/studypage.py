@@ -88,6 +88,51 @@ def _where(records: list[TrialRecord], groups: dict[str, list[TrialRecord]]) -> 
     return where
 
 
+CONFIRMED_COLUMNS = ["trial", "configuration", "kB", "seeds", "val mean", "val 95% CI", "official test mean", "test 95% CI",
+                     "held-out speakers mean", "held-out 95% CI", "trial's own val", "exported seed", "on confirmed front"]  # fmt: skip
+
+
+def _mean_cells(mean: tuple[float, float, float] | None) -> list[Cell]:
+    if mean is None:
+        return [Cell("-"), Cell("-")]
+    return [_number(mean[0], f"{mean[0]:.2f}%"), Cell(f"{mean[1]:.1f}-{mean[2]:.1f}")]
+
+
+def confirmed_section(page: Page, summary: StudySummary) -> None:
+    """The confirmed points (nas.confirm): means over seeds, official test and held-out speakers side by side."""
+    page.heading("Confirmed points (means over seeds)")
+    if not summary.confirmed:
+        page.note("Not confirmed: each point below is one training, a single draw. 'nas pareto --confirm' retrains the front's "
+                  "candidates on seeds and speaker folds.")  # fmt: skip
+        return
+    speakers = sorted({s for p in summary.confirmed for s in p.held_out_speakers})
+    page.note("Each point retrained with the full recipe on seeds 0..N-1 (the 95% t-interval is over seeds) and on leave-one-speaker-out "
+              f"folds holding out {', '.join(speakers) or 'no speaker'}; the confirmed front is computed on the validation means. "
+              "Export takes the seed closest to the mean on validation.")  # fmt: skip
+    front = {p.record.number for p in summary.confirmed_front}
+    rows = []
+    for point in sorted(summary.confirmed, key=lambda p: p.total_bytes):
+        record = point.record
+        rows.append([
+            _number(record.number, str(record.number)),
+            Cell(record.describe()),
+            _number(record.total_bytes / KB, f"{record.total_bytes / KB:.2f}"),
+            _number(len(point.runs)),
+            *_mean_cells(point.mean("val")),
+            *_mean_cells(point.mean("test")),
+            *_mean_cells(point.held_out()),
+            _number(100 * record.score.value, f"{100 * record.score.value:.2f}%"),
+            _number(point.export_run().seed),
+            Cell("yes" if record.number in front else "no"),
+        ])  # fmt: skip
+    page.table(
+        "confirmed",
+        CONFIRMED_COLUMNS,
+        rows,
+        ["front" if p.record.number in front else "" for p in sorted(summary.confirmed, key=lambda p: p.total_bytes)],
+    )
+
+
 def study_page(summary: StudySummary, settings: StudySettings) -> Page:
     records, budget = summary.records, summary.budget
     label = study_label(summary.name, summary.weights, budget)
@@ -112,7 +157,17 @@ def study_page(summary: StudySummary, settings: StudySettings) -> Page:
         scores = f"{objective} {100 * best.score.value:.2f}%, test {100 * best.test.value:.2f}% (only reported)"
         where = f"trial {best.number}: {best.describe()}, {format_bytes(best.total_bytes)}"
         facts.append(("most accurate within the budget", f"{where}; {scores}"))
+    confirmed_best = max(summary.confirmed_front, key=lambda p: p.val_mean, default=None)
+    if confirmed_best is not None:
+        val, test = confirmed_best.mean("val"), confirmed_best.mean("test")
+        facts.append((
+            "most accurate confirmed point",
+            f"trial {confirmed_best.record.number}: {confirmed_best.record.describe()}, {format_bytes(confirmed_best.total_bytes)}; "
+            f"mean val {val[0]:.2f}%, mean test {test[0]:.2f}% over {len(confirmed_best.runs)} seeds",
+        ))  # fmt: skip
     page.facts(facts)
+
+    confirmed_section(page, summary)
 
     page.heading("Accuracy against memory")
     page.note("Each point is a trial; hover for its configuration. The front: no other trial within the budget is as accurate and "

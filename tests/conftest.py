@@ -41,7 +41,10 @@ def subset(fsdd_dir, tmp_path_factory):
 
 
 def search_argv(subset, results, *extra):
-    return ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(subset), "--results-dir", str(results), *extra]
+    """A smoke search; unconfirmed unless `extra` says --confirm-seeds N (the last one counts):
+    confirmation retrains the front, which only tests/test_confirm.py needs to pay for."""
+    argv = ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(subset), "--results-dir", str(results)]
+    return [*argv, "--confirm-seeds", "0", *extra]
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,8 @@ def test_crossval_takes_its_configuration_from_a_trial_of_a_study(subset, tmp_pa
         "s",
         "--split",
         "speaker:theo",
+        "--confirm-seeds",
+        "0",
     ]
     assert main([*search, "--data-dir", str(subset), "--results-dir", str(tmp_path)]) == 0
     out = tmp_path / "cv.json"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nas.confirm import ConfirmSettings
 from nas.data import list_recordings, make_split, read_wav
 from nas.estimate import estimate_search, frame_counts, trained_share
 from nas.memory import Budget
@@ -19,8 +20,10 @@ from nas.study import SearchOptions, StudyLocation
 
 
 def options(budget_bytes: int = 4096, **values) -> SearchOptions:
-    """The smoke space with two window sizes: at 3,000 B only the 128-sample window fits."""
+    """The smoke space with two window sizes: at 3,000 B only the 128-sample window fits. No
+    confirmation unless asked (test_the_estimate_includes_the_confirmation)."""
     space = replace(load_space(resolve_space_path("smoke")), n_fft=(128, 256))
+    values = {"confirm": ConfirmSettings(seeds=0)} | values
     return SearchOptions(Budget(budget_bytes), space, "pow2", StudyLocation("e", None, Path("unused")), **values)
 
 
@@ -50,6 +53,21 @@ def test_a_resumed_study_is_estimated_from_its_own_trials(subset):
     assert half.seconds == pytest.approx(estimate.seconds * half.trained_share)
     done = estimate_search(options(1 << 20, trials=2, workers=2), split, records, cores=2)
     assert done.trials_to_run == 0 and done.seconds == 0
+
+
+def test_the_estimate_includes_the_confirmation(subset):
+    split = make_split(list_recordings(subset), "official")
+    records = [trained(0, 30.0), trained(1, 50.0)]
+    without = estimate_search(options(1 << 20, trials=11, workers=2), split, records, cores=2)
+    confirm = ConfirmSettings(seeds=3, folds=2, points=4)
+    confirmed = estimate_search(options(1 << 20, trials=11, workers=2, confirm=confirm), split, records, cores=2)
+    # 4 points x (3 seeds + 2 folds on one seed), each timed as the study's trials trained to the end (40 s)
+    assert confirmed.confirm_runs == 20 and confirmed.seconds == pytest.approx(without.seconds + 20 * 40.0 / 2)
+    assert "then 20 confirmation runs of the front's candidates" in confirmed.describe()
+    resumed = estimate_search(options(1 << 20, trials=11, workers=2, confirm=confirm), split, records, cores=2, confirm_done=5)
+    assert resumed.confirm_runs == 15
+    quick = estimate_search(options(1 << 20, trials=11, workers=2, confirm=confirm, quick=True), split, records, cores=2)
+    assert quick.confirm_runs == 0 and quick.seconds == without.seconds
 
 
 def test_a_new_study_times_an_epoch_of_each_cell_and_counts_the_folds(subset):

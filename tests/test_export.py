@@ -22,7 +22,7 @@ from tests.conftest import index_of, link_subset
 def study(fsdd_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     data = link_subset(fsdd_dir, root / "data", lambda name: index_of(name) < 14)
-    argv = ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(data)]
+    argv = ["search", "--budget-kb", "4", "--space", "smoke", "--data-dir", str(data), "--confirm-seeds", "0"]
     assert main([*argv, "--results-dir", str(root / "results"), "--study", "e", "--trials", "3", "--workers", "1"]) == 0
     return root, data
 

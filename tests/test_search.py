@@ -627,3 +627,19 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
     assert stopped.value.code == 130
     states = {t.number: t.state for t in optuna.load_study(study_name="a", storage=options.location.storage_url).trials}
     assert states == {0: optuna.trial.TrialState.COMPLETE, 1: optuna.trial.TrialState.FAIL}
+
+
+def test_quick_is_its_own_study_trained_shorter_and_never_confirmed():
+    from nas.cli import search_options
+    from nas.options import build_parser
+
+    args = build_parser().parse_args(["search", "--budget-kb", "36", "--quick"])
+    quick = search_options(args)
+    assert quick.location.name == "pow2-36kb-quick" and not quick.confirms
+    trained = quick.training_space
+    assert (trained.epochs, trained.patience, trained.wave_copies) == (40, 15, 4) and quick.space.epochs == 100
+    full = search_options(build_parser().parse_args(["search", "--budget-kb", "36"]))
+    assert full.location.name == "pow2-36kb" and full.confirms and full.space.epochs == 100
+    # a resume must agree: the stored study's kind is named first
+    assert quick.settings().difference(full.settings()) == "a --quick study, not a full study (without --quick)"
+    assert full.settings().difference(quick.settings()) == "a full study (without --quick), not a --quick study"
