@@ -5,6 +5,7 @@ searching, not who paid for the features; nothing else should run on the machine
 
     .venv/bin/python bench/searches.py compare --seeds 0 1 2    # old default (git ref) vs this tree
     .venv/bin/python bench/searches.py samplers --seeds 0 1 2   # tpe, nsga2, gp at 30 trials; random at 60
+    .venv/bin/python bench/searches.py confirmed --seeds 0 1 2  # issue 21: confirmed fronts, old default vs this tree
     .venv/bin/python bench/searches.py report                   # bench/results/searches.md from the runs
 
 The old default runs from a git worktree of `--old-ref` (default: the last commit before issue 13)
@@ -31,6 +32,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RUNS = BENCH / "results" / "searches.jsonl"
 REPORT = BENCH / "results" / "searches.md"
+CONFIRM_OLD_REF = "8831d2d"  # the default search issue 21 measured: 40 trials of 40 epochs x 4 copies, no confirmation
+SMALL_KB = 8  # issue 21's second done-when point: the best confirmed point within 8 kB
 OLD_REF = "71bf18d"  # the default search before issue 13: nn.GRU, every trial trained 40 epochs, TPE
 BUDGET_KB = 36
 SAMPLER_TRIALS = {"tpe": 30, "nsga2": 30, "gp": 30, "random": 60}
@@ -41,6 +44,9 @@ LABELS = {
     "new": "issue 13's first rules: the GRU kernel, rungs at epochs 5/10/20 with 1 point at every rung (commits 6cc98f1-f98bf53)",
     "new40": "the same with a default of 40 trials (f98bf53)",
     "new40m": "rungs with a margin per rung, 8/3/1 points, 40 trials (fdc5a65 on)",
+    f"confirmed-old-{CONFIRM_OLD_REF}": "issue 21's starting point (8831d2d): its search as it ran, then its front confirmed by this tree "
+    "at the full recipe (the same confirmation as the new default's)",
+    "confirmed-new": "issue 21's default: size bands, the full recipe as top fidelity, the front confirmed (3 seeds, 2 speaker folds)",
 }
 
 
@@ -105,6 +111,87 @@ def measure(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Pat
     return out
 
 
+def confirm_old_study(study: str, results: Path, data_dir: Path, cache_dir: Path) -> float:
+    """Confirm an old study's front as this tree confirms its own: the default space's full recipe
+    (the old study stores its own 40 epochs), and the size bands of this tree's size axis (the old
+    search had none, so its candidates would be chosen by accuracy alone). Returns the wall time."""
+    from dataclasses import replace
+
+    from nas.confirm import ConfirmSettings, plan_confirmation, run_confirmation, store_run
+    from nas.memory import Budget
+    from nas.record import read_records
+    from nas.search import load_existing_study, search_size_range
+    from nas.space import load_space
+    from nas.study import StudyLocation
+
+    loaded, settings = load_existing_study(StudyLocation(study, None, results))
+    space = load_space()
+    full = {key: value for key, value in space.values().items() if key.startswith("training.")}
+    settings = replace(settings, space={**settings.space, **full})
+    sizes = search_size_range(space, Budget.from_kb(BUDGET_KB))
+    records = [replace(r, size_band=sizes.band(r.total_bytes)) if r.total_bytes else r for r in read_records(loaded)]
+    _, tasks = plan_confirmation(records, loaded.user_attrs, settings, ConfirmSettings(), data_dir, results / study, str(cache_dir))
+    started = time.perf_counter()
+    run_confirmation(tasks, 2, lambda run: store_run(loaded, run))
+    return time.perf_counter() - started
+
+
+def confirmed_figures(point) -> dict | None:
+    """A confirmed point as the benchmark keeps it: its configuration and the means over seeds."""
+    if point is None:
+        return None
+    held_out = point.held_out()
+    return {
+        "trial": point.record.number, "total_bytes": point.total_bytes, "model": point.record.describe(), "config": point.record.params,
+        "seeds": list(point.seeds),
+        "val": list(point.mean("val")), "test": list(point.mean("test")),
+        "held_out": list(held_out) if held_out else None, "held_out_speakers": list(point.held_out_speakers),
+    }  # fmt: skip
+
+
+def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Path) -> dict:
+    """One default `nas search` as a user runs it (the new default confirms its own front; the old
+    one's front is confirmed afterwards by this tree), timed; then its confirmed figures."""
+    import re
+
+    from nas.confirm import confirmed_points, select_confirmed
+    from nas.memory import Budget
+    from nas.record import read_records
+    from nas.search import load_existing_study, search_size_range
+    from nas.sizes import upper_half_share
+    from nas.space import load_space
+    from nas.study import StudyLocation
+
+    study = f"{run['label']}-s{run['seed']}"
+    results = scratch / "results"
+    shutil.rmtree(results / study, ignore_errors=True)
+    argv = [sys.executable, "-m", "nas.cli", "search", "--budget-kb", str(BUDGET_KB), "--weights", "pow2", "--seed", str(run["seed"])]
+    argv += ["--study", study, "--results-dir", str(results), "--data-dir", str(data_dir)]
+    env = os.environ | {"PYTHONPATH": str(tree), "NAS_CACHE_DIR": str(cache_dir)}
+    started = time.perf_counter()
+    process = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    search_wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{process.stderr[-2000:]}")
+    estimate = re.search(r"estimate: about ([0-9.]+) (s|min)", process.stdout)
+    estimate_s = None if estimate is None else float(estimate.group(1)) * (60 if estimate.group(2) == "min" else 1)
+    confirm_wall = 0.0 if tree == REPO else confirm_old_study(study, results, data_dir, cache_dir)
+    loaded, settings = load_existing_study(StudyLocation(study, None, results))
+    records = read_records(loaded)
+    points = confirmed_points(records, loaded.user_attrs, settings.split)
+    trained = [r.total_bytes for r in records if r.trained]
+    return run | {
+        "commit": tree_commit(tree), "confirmed_by": tree_commit(REPO), "date": datetime.date.today().isoformat(),
+        "cpu_cores": os.cpu_count(), "search_wall_s": search_wall, "confirm_wall_s": confirm_wall,
+        "wall_s": search_wall + confirm_wall, "estimate_s": estimate_s,
+        "finished": sum(r.finished for r in records), "trained": len(trained), "stopped": sum(r.stopped for r in records),
+        "upper_half_share": upper_half_share(trained, search_size_range(load_space(), Budget.from_kb(BUDGET_KB))),
+        "confirmed_points": len(points),
+        "best": confirmed_figures(select_confirmed(points, Budget.from_kb(BUDGET_KB))),
+        "best_small": confirmed_figures(select_confirmed(points, Budget.from_kb(SMALL_KB))),
+    }  # fmt: skip
+
+
 def warm(data_dir: Path, cache_dir: Path) -> None:
     """Every front-end shape of the default space into the cache (the suite's own filling)."""
     sys.path.insert(0, str(BENCH))
@@ -126,6 +213,10 @@ def planned(mode: str, seeds: list[int], old_ref: str, label: str, samplers: lis
     (TPE, 30 trials); samplers: each at SAMPLER_TRIALS."""
     from nas.study import DEFAULT_SAMPLER, DEFAULT_TRIALS
 
+    if mode == "confirmed":  # the new default (with its confirmation) first: it is the run that must fit 30 minutes
+        old, new_run = old_tree(CONFIRM_OLD_REF), dict(label="confirmed-new", sampler=DEFAULT_SAMPLER, trials=DEFAULT_TRIALS)
+        old_run = dict(label=f"confirmed-old-{CONFIRM_OLD_REF}", sampler="tpe", trials=40)
+        return [pair for seed in seeds for pair in ((new_run | {"seed": seed}, REPO), (old_run | {"seed": seed}, old))]
     if mode == "compare":  # old and new take turns, seed by seed, so machine drift hits both
         old = old_tree(old_ref)
         return [pair for seed in seeds for pair in ((dict(label=label, sampler=DEFAULT_SAMPLER, trials=DEFAULT_TRIALS, seed=seed), REPO),
@@ -135,7 +226,8 @@ def planned(mode: str, seeds: list[int], old_ref: str, label: str, samplers: lis
 
 
 def report() -> str:
-    runs = done_runs()
+    everything = done_runs()
+    runs = [r for r in everything if not r["label"].startswith("confirmed-")]
     lines = ["# Whole searches side by side", "", "Written by `python bench/searches.py report` from "
              "[searches.jsonl](searches.jsonl) (one line per run, with its commit, date and machine). "
              f"`nas search --budget-kb {BUDGET_KB} --weights pow2`, 2 workers, warm feature cache; hypervolume: validation, "
@@ -166,7 +258,50 @@ def report() -> str:
             lines.append(f"| {label} {sampler}, its first {EQUAL_TRIALS} trials | {EQUAL_TRIALS} | | | | | | "
                          f"{statistics.mean(firsts):.4f} ({', '.join(f'{v:.4f}' for v in firsts)}) | |")  # fmt: skip
     lines += paired_lines(runs)
+    lines += confirmed_lines([r for r in everything if r["label"].startswith("confirmed-")])
     return "\n".join(lines) + "\n"
+
+
+def _figure(values: list | None) -> str:
+    return "-" if not values else f"{values[0]:.2f}% [{values[1]:.2f}, {values[2]:.2f}]"
+
+
+def confirmed_lines(runs: list[dict]) -> list[str]:
+    """Issue 21's comparison: each search's best confirmed points (within the budget and within
+    SMALL_KB), as means over the confirmation's seeds with 95% intervals, and the mean over searches."""
+    if not runs:
+        return []
+    lines = ["", f"## Confirmed fronts (issue 21): `make search` as it ships, against {CONFIRM_OLD_REF}'s, confirmed the same way", "",
+             "Each search's front candidates retrained at the full recipe (100 epochs, patience 30, 8 copies) on seeds 0-2 "
+             "(validation, official test) and on 2 speaker folds (held-out speakers, seed 0). Figures: mean [95% interval].", "",
+             "| search | seed | wall, min (search + confirmation) | estimate, min | trained | upper-half share "
+             f"| best within {BUDGET_KB} kB: trial, kB, configuration | val | official test | held-out speakers "
+             f"| best within {SMALL_KB} kB: trial, kB | val | official test | held-out speakers |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for run in sorted(runs, key=lambda r: (r["label"], r["seed"])):
+        best, small = run["best"] or {}, run["best_small"] or {}
+        estimate = "-" if run["estimate_s"] is None else f"{run['estimate_s'] / 60:.1f}"
+        lines.append(
+            f"| {run['label']} ({run['commit']}) | {run['seed']} | {run['wall_s'] / 60:.1f} ({run['search_wall_s'] / 60:.1f} + "
+            f"{run['confirm_wall_s'] / 60:.1f}) | {estimate} | {run['trained']} | {run['upper_half_share']:.2f} "
+            f"| {best.get('trial', '-')}, {best.get('total_bytes', 0) / 1000:.1f}, {best.get('model', '-')} | {_figure(best.get('val'))} "
+            f"| {_figure(best.get('test'))} | {_figure(best.get('held_out'))} "
+            f"| {small.get('trial', '-')}, {small.get('total_bytes', 0) / 1000:.1f} | {_figure(small.get('val'))} "
+            f"| {_figure(small.get('test'))} | {_figure(small.get('held_out'))} |"
+        )
+    lines += ["", "| search | seeds | wall, min (mean) | best within budget: official test, held-out (mean of searches) "
+              f"| best within {SMALL_KB} kB: official test, held-out (mean of searches) |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for label in sorted({r["label"] for r in runs}):
+        group = [r for r in runs if r["label"] == label]
+
+        def mean_of(key: str, part: str, group: list[dict] = group) -> str:
+            values = [r[key][part][0] for r in group if r[key] and r[key][part]]
+            return f"{statistics.mean(values):.2f}%" if values else "-"
+
+        lines.append(f"| {label} | {', '.join(str(r['seed']) for r in sorted(group, key=lambda r: r['seed']))} "
+                     f"| {statistics.mean(r['wall_s'] for r in group) / 60:.1f} | {mean_of('best', 'test')}, {mean_of('best', 'held_out')} "
+                     f"| {mean_of('best_small', 'test')}, {mean_of('best_small', 'held_out')} |")  # fmt: skip
+    return lines
 
 
 def paired_lines(runs: list[dict]) -> list[str]:
@@ -206,7 +341,7 @@ def paired_lines(runs: list[dict]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("compare", "samplers", "report"))
+    parser.add_argument("mode", choices=("compare", "samplers", "confirmed", "report"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--old-ref", default=OLD_REF, help="git ref of the old default (compare)")
     parser.add_argument("--samplers", nargs="+", choices=list(SAMPLER_TRIALS), default=list(SAMPLER_TRIALS), help="samplers: which to run")
@@ -225,11 +360,12 @@ def main() -> int:
         for run, tree in planned(args.mode, args.seeds, args.old_ref, args.label, args.samplers):
             if (run["label"], run["sampler"], run["trials"], run["seed"]) in done:
                 continue
-            result = measure(run, tree, data_dir, args.cache_dir, args.studies_dir)
+            measured = measure_confirmed if args.mode == "confirmed" else measure
+            result = measured(run, tree, data_dir, args.cache_dir, args.studies_dir)
             RUNS.parent.mkdir(parents=True, exist_ok=True)
             with RUNS.open("a") as out:
                 out.write(json.dumps(result) + "\n")
-            print(f"{run}: {result['wall_s'] / 60:.1f} min, hypervolume {result['val_hypervolume']:.4f}", flush=True)
+            print(f"{run}: {result['wall_s'] / 60:.1f} min", flush=True)
     REPORT.write_text(report())
     print(f"wrote {REPORT}")
     return 0
