@@ -553,6 +553,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     record, point = select_export(records, points, settings.budget, args.trial, args.max_kb, location.name)
     if point is None:  # the trial's own checkpoint, from the artifact store when another host trained it
         record = replace(record, checkpoint=str(trial_checkpoint(record, study, location, args)))
+        if points and args.trial is None:
+            say(f"trial {record.number} is not confirmed (one training, one draw): no confirmed point fits the limit "
+                f"(confirmed: {', '.join(format_bytes(p.total_bytes) for p in points)})")  # fmt: skip
     out_dir = Path(args.out) if args.out else location.study_dir / "exports" / f"trial-{record.number:04d}"
     confirmed = point.to_dict() if point is not None else None
     description = export_trial(record, out_dir, optional_data_dir(args), measure=not args.no_measure, confirmed=confirmed)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nas.errors import NasError
+from nas.limits import MIN_CONFIRM_SEEDS
 from nas.memory import Budget
 from nas.pareto import dominates, pareto_front
 from nas.record import SCORED_BY_ENGINE, SCORED_BY_FLOAT, TrialRecord
@@ -42,6 +44,11 @@ class ConfirmSettings:
     seeds: int = DEFAULT_CONFIRM_SEEDS  # 0: no confirmation
     folds: int = DEFAULT_CONFIRM_FOLDS
     points: int = DEFAULT_CONFIRM_POINTS
+
+    def __post_init__(self) -> None:
+        if 0 < self.seeds < MIN_CONFIRM_SEEDS or self.seeds < 0:
+            raise NasError(f"--confirm-seeds {self.seeds}: expected 0 (no confirmation) or at least {MIN_CONFIRM_SEEDS} "
+                           "(one retraining is one more draw, not a mean)")  # fmt: skip
 
     @property
     def enabled(self) -> bool:
@@ -74,10 +81,6 @@ class ConfirmRun:
     @property
     def job(self) -> ConfirmJob:
         return ConfirmJob(self.trial, self.split, self.seed)
-
-    @property
-    def is_fold(self) -> bool:
-        return self.split.startswith("speaker:")
 
     def to_dict(self) -> dict:
         return {
@@ -182,14 +185,17 @@ class ConfirmedPoint:
 
 
 def confirmed_points(records: list[TrialRecord], study_attrs: dict, study_split: str) -> list[ConfirmedPoint]:
-    """The trials with at least one confirmation run on the study's split, in trial order."""
+    """The trials with at least MIN_CONFIRM_SEEDS confirmation runs on the study's split (one run is
+    one more draw: a point with fewer, e.g. an interrupted confirmation, is not confirmed yet), in
+    trial order. Folds are the runs on another split than the study's: a study on a speaker split
+    ("speaker:NAME") has its own runs on that split, and they are not new voices."""
     runs = stored_runs(study_attrs)
     points = []
     for record in records:
         mine = sorted((r for r in runs if r.trial == record.number), key=lambda r: (r.split, r.seed))
-        official = tuple(r for r in mine if r.split == study_split)
-        if official:
-            points.append(ConfirmedPoint(record, official, tuple(r for r in mine if r.is_fold)))
+        own = tuple(r for r in mine if r.split == study_split)
+        if len(own) >= MIN_CONFIRM_SEEDS:
+            points.append(ConfirmedPoint(record, own, tuple(r for r in mine if r.split != study_split)))
     return points
 
 
@@ -253,10 +259,11 @@ def plan_confirmation(
     jobs = remaining_jobs(confirm_jobs(chosen, settings, split, fold_speakers_for(split, data_dir, settings.folds)), study_attrs)
     by_number = {r.number: r for r in chosen}
     base, folder = study_recipe(study_settings.space), str(study_dir / "confirm")
-    return chosen, [
-        ConfirmTask(job, by_number[job.trial], run_recipe(base, by_number[job.trial], job.seed), str(data_dir), folder, cache_dir, no_cache)
-        for job in jobs
-    ]
+    tasks = []
+    for job in jobs:
+        record = by_number[job.trial]
+        tasks.append(ConfirmTask(job, record, run_recipe(base, record, job.seed), str(data_dir), folder, split, cache_dir, no_cache))
+    return chosen, tasks
 
 
 # ---------------------------------------------------------------------------------- running
@@ -269,6 +276,7 @@ class ConfirmTask:
     recipe: object  # nas.recipe.TrainConfig: study_recipe with the trial's rate and the job's seed
     data_dir: str
     checkpoint_dir: str  # the study folder's confirm/ folder
+    study_split: str  # its runs keep a checkpoint (export takes one); a fold's do not
     cache_dir: str | None = None
     no_cache: bool = False
 
@@ -280,8 +288,12 @@ def study_recipe(space_values: dict):
     recipe, `nas train`'s defaults."""
     from nas.recipe import TrainConfig
 
+    # a space file may leave a training value out: the default recipe's, as the trials get it
+    defaults = TrainConfig()
     return TrainConfig.for_epochs(
-        space_values["training.epochs"], patience=space_values["training.patience"], wave_copies=space_values["training.wave_copies"]
+        space_values.get("training.epochs", defaults.epochs),
+        patience=space_values.get("training.patience", defaults.patience),
+        wave_copies=space_values.get("training.wave_copies", defaults.wave_copies),
     )
 
 
@@ -289,6 +301,14 @@ def run_recipe(base, record: TrialRecord, seed: int):
     """`base` (study_recipe) with the trial's learning rate, a part of its configuration chosen on validation, and `seed`."""
     rate = record.params.get("learning_rate")
     return replace(base, seed=seed) if rate is None else replace(base, learning_rate=rate, seed=seed)
+
+
+def checkpoint_path(task: ConfirmTask) -> Path | None:
+    """Where a run on the study's own split keeps its checkpoint (export takes one; on a speaker-split
+    study that split is "speaker:NAME" too); a fold's run keeps none."""
+    if task.job.split != task.study_split:
+        return None
+    return Path(task.checkpoint_dir) / f"trial-{task.job.trial:04d}-seed-{task.job.seed}" / "model.pt"
 
 
 def run_task(task: ConfirmTask) -> ConfirmRun:
@@ -305,9 +325,7 @@ def run_task(task: ConfirmTask) -> ConfirmRun:
     config = task.recipe
     cache = FeatureCache.at(task.cache_dir, task.no_cache)
     _, features = load_features(Path(task.data_dir), job.split, record.feature_config, cache, copies=config.wave_copy_recipes())
-    path = None
-    if not job.split.startswith("speaker:"):
-        path = Path(task.checkpoint_dir) / f"trial-{job.trial:04d}-seed-{job.seed}" / "model.pt"
+    path = checkpoint_path(task)
     extra = {"split": job.split, "trial": job.trial, "confirm_seed": job.seed}
     quant = record.quant_config if record.quant_config.quantized else None
     result = train_model(

@@ -31,7 +31,7 @@ from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
 from nas.formats import QuantConfig
 from nas.frontend import describe as describe_integer_frontend
 from nas.intmodel import IntegerModel, from_float_model, pack, unpack
-from nas.memory import Budget, budget_bytes_from_kb, format_bytes, memory_breakdown
+from nas.memory import Budget, budget_bytes_from_kb, memory_breakdown
 from nas.mfcc import describe_frontend
 from nas.pareto import select_best
 from nas.recipe import TrainConfig
@@ -72,14 +72,13 @@ def select_export(
 ) -> tuple[TrialRecord, ConfirmedPoint | None]:  # fmt: skip
     """What `nas export` writes. Once a study has confirmed points, --best and --max-kb choose
     among them on the mean validation accuracy over seeds, and a confirmed trial (also by --trial
-    N) is exported as its seed closest to that mean (nas.confirm); before that, `select_record`."""
+    N) is exported as its seed closest to that mean (nas.confirm); before that, `select_record`.
+    A --max-kb below every confirmed point still gets a model: the best unconfirmed trial within it
+    (returned without a point, so the caller can say it is one draw)."""
     if trial is None and points:
-        limit = export_limit(budget, max_kb)
-        point = select_confirmed(points, limit)
-        if point is None:
-            raise NasError(f"--max-kb {max_kb:g}: no confirmed point fits within {limit.describe()} (the study's confirmed points: "
-                           f"{', '.join(format_bytes(p.total_bytes) for p in points)})")  # fmt: skip
-        return confirmed_record(point), point
+        point = select_confirmed(points, export_limit(budget, max_kb))
+        if point is not None:
+            return confirmed_record(point), point
     record = select_record(records, budget, trial, max_kb, study_name)
     point = next((p for p in points if p.record.number == record.number), None)
     return (confirmed_record(point), point) if point is not None else (record, None)

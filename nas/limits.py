@@ -83,6 +83,7 @@ FREQ_MASK = Bound(0, 64)
 RUNG_MARGIN = Bound(0, 100, integer=False)  # percentage points (the search's early stopping at rungs, nas.rungs)
 SPEAKER_FOLDS = Bound(0, 6)  # nas search --speaker-folds: leave-one-speaker-out folds per trial
 CONFIRM_SEEDS = Bound(0, 20)  # nas search --confirm-seeds: retrainings of each front candidate (0: none)
+MIN_CONFIRM_SEEDS = 2  # fewer retrainings than this is no mean: --confirm-seeds is 0 (none) or at least this
 CONFIRM_FOLDS = Bound(0, 3)  # nas search --confirm-folds: at most half the six speakers (nas.data.fold_speakers)
 CONFIRM_POINTS = Bound(1, 50)  # nas search --confirm-points: front points confirmed
 WAVE_COPIES = Bound(0, 16)  # augmented copies of each training recording (nas.augment)

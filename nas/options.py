@@ -341,12 +341,23 @@ def add_search_command(commands) -> None:
     search.set_defaults(command="search")
 
 
+def parse_confirm_seeds(text: str) -> int:
+    """argparse `type=` of --confirm-seeds: 0 (no confirmation) or MIN_CONFIRM_SEEDS..; one seed is one more draw."""
+    seeds = limits.CONFIRM_SEEDS.parse(text)
+    if 0 < seeds < limits.MIN_CONFIRM_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no confirmation) or {limits.MIN_CONFIRM_SEEDS}..{limits.CONFIRM_SEEDS.high:g} seeds, got {seeds} "
+            "(one retraining is one more draw, not a mean)"
+        )
+    return seeds
+
+
 def add_confirm_options(parser: argparse.ArgumentParser) -> None:
     defaults = ConfirmSettings()
     group = parser.add_argument_group("confirming the front (retraining its candidates with the full recipe; docs/search.md)")
     group.add_argument(
         "--confirm-seeds",
-        type=limits.CONFIRM_SEEDS.parse,
+        type=parse_confirm_seeds,
         default=defaults.seeds,
         help="seeds 0..N-1 each candidate is retrained on (the split's; 0: no confirmation)",
     )

@@ -3,9 +3,12 @@ candidates, resuming; and a confirmed smoke search end to end (reports, export).
 
 from __future__ import annotations
 
+import argparse
 import json
 import tomllib
 from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,16 +18,20 @@ from nas.confirm import (
     ConfirmRun,
     ConfirmSettings,
     candidates,
+    checkpoint_path,
     confirm_jobs,
     confirmed_front,
     confirmed_points,
+    plan_confirmation,
     remaining_jobs,
     select_confirmed,
 )
+from nas.errors import NasError
 from nas.export import select_export
 from nas.features import FeatureConfig
 from nas.formats import QuantConfig
 from nas.memory import Budget
+from nas.options import parse_confirm_seeds
 from nas.recipe import TrainConfig
 from nas.record import TrialRecord
 from nas.stats import Accuracy
@@ -113,10 +120,40 @@ def test_an_interrupted_confirmation_resumes_with_the_runs_it_lacks():
 
 
 def test_held_out_figure_pools_the_folds_files():
-    runs = [run(0, 0, 290), run(0, 0, 0, 400, "speaker:george"), run(0, 0, 0, 200, "speaker:nicolas")]
-    runs = [replace(r, test=Accuracy(r.test.correct, 500)) if r.is_fold else r for r in runs]
+    runs = [run(0, 0, 290), run(0, 1, 291), run(0, 0, 0, 400, "speaker:george"), run(0, 0, 0, 200, "speaker:nicolas")]
+    runs = [replace(r, test=Accuracy(r.test.correct, 500)) if r.split != "official" else r for r in runs]
     point = confirmed_points([record(0, 290, 10_000)], attrs(*runs), "official")[0]
     assert point.held_out()[0] == pytest.approx(60.0) and point.held_out_speakers == ("george", "nicolas")
+
+
+def test_one_run_is_not_a_confirmation():
+    # an interrupted confirmation with one seed done: the point is not confirmed yet, and 1 is refused
+    assert confirmed_points([record(0, 290, 10_000)], attrs(run(0, 0, 290)), "official") == []
+    assert len(confirmed_points([record(0, 290, 10_000)], attrs(run(0, 0, 290), run(0, 1, 280)), "official")) == 1
+    with pytest.raises(NasError, match="--confirm-seeds 1"):
+        ConfirmSettings(seeds=1)
+    with pytest.raises(argparse.ArgumentTypeError, match="got 1"):
+        parse_confirm_seeds("1")
+    assert parse_confirm_seeds("0") == 0 and parse_confirm_seeds("2") == 2
+
+
+def test_a_speaker_split_study_keeps_its_own_runs_as_seeds_with_checkpoints_not_as_folds():
+    split = "speaker:george"
+    points = confirmed_points([record(0, 290, 10_000)], attrs(run(0, 0, 290, split=split), run(0, 1, 280, split=split)), split)
+    assert len(points) == 1 and len(points[0].runs) == 2 and points[0].held_out() is None
+    settings = SimpleNamespace(split=split, budget=BUDGET, space={})
+    _, tasks = plan_confirmation([record(0, 290, 10_000)], {}, settings, ConfirmSettings(seeds=2, folds=2, points=1), Path("d"), Path("s"))
+    assert [t.job.split for t in tasks] == [split, split]  # no folds on a speaker split
+    assert all(checkpoint_path(t) is not None for t in tasks)
+    fold = replace(tasks[0], job=ConfirmJob(0, "speaker:nicolas", 0), study_split="official")
+    assert checkpoint_path(fold) is None and checkpoint_path(replace(fold, study_split="speaker:nicolas")) is not None
+
+
+def test_export_max_kb_below_every_confirmed_point_takes_the_best_unconfirmed_trial():
+    records = [record(0, 290, 10_000), record(1, 297, 20_000), record(2, 250, 3_000)]
+    points = confirmed_points(records, attrs(run(0, 0, 290), run(0, 1, 292), run(1, 0, 280), run(1, 1, 282)), "official")
+    chosen, point = select_export(records, points, BUDGET, None, 5, "s")
+    assert point is None and chosen.number == 2
 
 
 def test_the_default_space_trains_the_full_recipe_of_nas_train():
