@@ -6,6 +6,7 @@ searching, not who paid for the features; nothing else should run on the machine
     .venv/bin/python bench/searches.py compare --seeds 0 1 2    # old default (git ref) vs this tree
     .venv/bin/python bench/searches.py samplers --seeds 0 1 2   # tpe, nsga2, gp at 30 trials; random at 60
     .venv/bin/python bench/searches.py confirmed --seeds 0 1 2  # issue 21: confirmed fronts, old default vs this tree
+    .venv/bin/python bench/searches.py recount                  # coverage of confirmed runs recorded without it
     .venv/bin/python bench/searches.py report                   # bench/results/searches.md from the runs
 
 The old default runs from a git worktree of `--old-ref` (default: the last commit before issue 13)
@@ -149,6 +150,27 @@ def confirmed_figures(point) -> dict | None:
     }  # fmt: skip
 
 
+def study_coverage(study_db: Path) -> dict:
+    """bench/coverage.py's figures of a finished study (trials per band, upper-half share of the
+    trials that trained, stopped ones included, and the front-above-half-the-budget check)."""
+    sys.path.insert(0, str(BENCH))
+    from coverage import coverage
+
+    return coverage(study_db)
+
+
+def recount(studies_dir: Path) -> None:
+    """Coverage of the confirmed runs recorded before it was bench/coverage.py's (their first
+    figure counted only trials trained to the end), from their studies kept in `studies_dir`."""
+    runs = done_runs()
+    for run in runs:
+        study_db = studies_dir / "results" / f"{run['label']}-s{run['seed']}" / "study.db"
+        if run["label"].startswith("confirmed-") and "coverage" not in run and study_db.is_file():
+            run.pop("upper_half_share", None)
+            run["coverage"] = study_coverage(study_db)
+    RUNS.write_text("".join(json.dumps(run) + "\n" for run in runs))
+
+
 def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Path) -> dict:
     """One default `nas search` as a user runs it (the new default confirms its own front; the old
     one's front is confirmed afterwards by this tree), timed; then its confirmed figures."""
@@ -157,9 +179,7 @@ def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, sc
     from nas.confirm import confirmed_points, select_confirmed
     from nas.memory import Budget
     from nas.record import read_records
-    from nas.search import load_existing_study, search_size_range
-    from nas.sizes import upper_half_share
-    from nas.space import load_space
+    from nas.search import load_existing_study
     from nas.study import StudyLocation
 
     study = f"{run['label']}-s{run['seed']}"
@@ -179,13 +199,13 @@ def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, sc
     loaded, settings = load_existing_study(StudyLocation(study, None, results))
     records = read_records(loaded)
     points = confirmed_points(records, loaded.user_attrs, settings.split)
-    trained = [r.total_bytes for r in records if r.trained]
     return run | {
         "commit": tree_commit(tree), "confirmed_by": tree_commit(REPO), "date": datetime.date.today().isoformat(),
         "cpu_cores": os.cpu_count(), "search_wall_s": search_wall, "confirm_wall_s": confirm_wall,
         "wall_s": search_wall + confirm_wall, "estimate_s": estimate_s,
-        "finished": sum(r.finished for r in records), "trained": len(trained), "stopped": sum(r.stopped for r in records),
-        "upper_half_share": upper_half_share(trained, search_size_range(load_space(), Budget.from_kb(BUDGET_KB))),
+        "finished": sum(r.finished for r in records), "trained": sum(r.trained for r in records),
+        "stopped": sum(r.stopped for r in records),
+        "coverage": study_coverage(results / study / "study.db"),
         "confirmed_points": len(points),
         "best": confirmed_figures(select_confirmed(points, Budget.from_kb(BUDGET_KB))),
         "best_small": confirmed_figures(select_confirmed(points, Budget.from_kb(SMALL_KB))),
@@ -274,16 +294,19 @@ def confirmed_lines(runs: list[dict]) -> list[str]:
     lines = ["", f"## Confirmed fronts (issue 21): `make search` as it ships, against {CONFIRM_OLD_REF}'s, confirmed the same way", "",
              "Each search's front candidates retrained at the full recipe (100 epochs, patience 30, 8 copies) on seeds 0-2 "
              "(validation, official test) and on 2 speaker folds (held-out speakers, seed 0). Figures: mean [95% interval].", "",
-             "| search | seed | wall, min (search + confirmation) | estimate, min | trained | upper-half share "
+             "| search | seed | wall, min (search + confirmation) | estimate, min | trained (stopped included) | upper-half share "
              f"| best within {BUDGET_KB} kB: trial, kB, configuration | val | official test | held-out speakers "
              f"| best within {SMALL_KB} kB: trial, kB | val | official test | held-out speakers |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for run in sorted(runs, key=lambda r: (r["label"], r["seed"])):
-        best, small = run["best"] or {}, run["best_small"] or {}
+        best, small, cover = run["best"] or {}, run["best_small"] or {}, run["coverage"]
         estimate = "-" if run["estimate_s"] is None else f"{run['estimate_s'] / 60:.1f}"
+        # the new default confirms inside its own `nas search`; the old one's confirmation ran after it
+        parts = f"({run['search_wall_s'] / 60:.1f} + {run['confirm_wall_s'] / 60:.1f})" if run["confirm_wall_s"] else "(one command)"
         lines.append(
-            f"| {run['label']} ({run['commit']}) | {run['seed']} | {run['wall_s'] / 60:.1f} ({run['search_wall_s'] / 60:.1f} + "
-            f"{run['confirm_wall_s'] / 60:.1f}) | {estimate} | {run['trained']} | {run['upper_half_share']:.2f} "
+            f"| {run['label']} ({run['commit']}) | {run['seed']} | {run['wall_s'] / 60:.1f} {parts} | {estimate} "
+            f"| {cover['trained_trials']} | {cover['upper_half_share']:.2f} "
+            f"{'(front above half: yes)' if cover['front_point_in_upper_half'] else '(front above half: no)'} "
             f"| {best.get('trial', '-')}, {best.get('total_bytes', 0) / 1000:.1f}, {best.get('model', '-')} | {_figure(best.get('val'))} "
             f"| {_figure(best.get('test'))} | {_figure(best.get('held_out'))} "
             f"| {small.get('trial', '-')}, {small.get('total_bytes', 0) / 1000:.1f} | {_figure(small.get('val'))} "
@@ -341,7 +364,7 @@ def paired_lines(runs: list[dict]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("compare", "samplers", "confirmed", "report"))
+    parser.add_argument("mode", choices=("compare", "samplers", "confirmed", "recount", "report"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--old-ref", default=OLD_REF, help="git ref of the old default (compare)")
     parser.add_argument("--samplers", nargs="+", choices=list(SAMPLER_TRIALS), default=list(SAMPLER_TRIALS), help="samplers: which to run")
@@ -351,7 +374,9 @@ def main() -> int:
     parser.add_argument("--studies-dir", type=Path, default=Path(tempfile.gettempdir()) / "nas-bench-studies",
                         help="where the runs' studies stay, for a look afterwards (a study already there is replaced)")  # fmt: skip
     args = parser.parse_args()
-    if args.mode != "report":
+    if args.mode == "recount":
+        recount(args.studies_dir)
+    elif args.mode != "report":
         from nas.data import find_data_dir
 
         data_dir = find_data_dir(args.data_dir)
