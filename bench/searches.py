@@ -299,14 +299,17 @@ def confirmed_lines(runs: list[dict]) -> list[str]:
              f"| best within {SMALL_KB} kB: trial, kB | val | official test | held-out speakers |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for run in sorted(runs, key=lambda r: (r["label"], r["seed"])):
-        best, small, cover = run["best"] or {}, run["best_small"] or {}, run["coverage"]
+        best, small = run["best"] or {}, run["best_small"] or {}
+        # runs recorded before bench/coverage.py counted only the trials trained to the end (marked *)
+        cover = run.get("coverage") or {"trained_trials": f"{run['trained']}*", "upper_half_share": run["upper_half_share"],
+                                         "front_point_in_upper_half": None}  # fmt: skip
         estimate = "-" if run["estimate_s"] is None else f"{run['estimate_s'] / 60:.1f}"
         # the new default confirms inside its own `nas search`; the old one's confirmation ran after it
         parts = f"({run['search_wall_s'] / 60:.1f} + {run['confirm_wall_s'] / 60:.1f})" if run["confirm_wall_s"] else "(one command)"
         lines.append(
             f"| {run['label']} ({run['commit']}) | {run['seed']} | {run['wall_s'] / 60:.1f} {parts} | {estimate} "
             f"| {cover['trained_trials']} | {cover['upper_half_share']:.2f} "
-            f"{'(front above half: yes)' if cover['front_point_in_upper_half'] else '(front above half: no)'} "
+            f"{ {True: '(front above half: yes)', False: '(front above half: no)', None: '*'}[cover['front_point_in_upper_half']] } "
             f"| {best.get('trial', '-')}, {best.get('total_bytes', 0) / 1000:.1f}, {best.get('model', '-')} | {_figure(best.get('val'))} "
             f"| {_figure(best.get('test'))} | {_figure(best.get('held_out'))} "
             f"| {small.get('trial', '-')}, {small.get('total_bytes', 0) / 1000:.1f} | {_figure(small.get('val'))} "
