@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job: the default search (about 10 minutes on 2 cores, 3-5 more the first time for the features;
+# The main job: the default search and its confirmation (about 19 minutes on 2 cores, 3-5 more the first time;
 # re-running resumes it with new trials).
 # Without data (no $$NAS_DATA_DIR, no data/fsdd/recordings) it downloads FSDD first.
 search: $(STAMP)
