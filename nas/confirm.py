@@ -39,6 +39,13 @@ DEFAULT_CONFIRM_POINTS = 4  # front points confirmed: the most accurate of each 
 FOLD_SEEDS = 1
 
 
+def confirm_seeds_problem(seeds: int) -> str | None:
+    """What is wrong with a number of confirmation seeds (None: nothing), for ConfirmSettings and argparse alike."""
+    if 0 < seeds < MIN_CONFIRM_SEEDS or seeds < 0:
+        return f"expected 0 (no confirmation) or at least {MIN_CONFIRM_SEEDS} seeds, got {seeds} (one retraining is one more draw)"
+    return None
+
+
 @dataclass(frozen=True)
 class ConfirmSettings:
     seeds: int = DEFAULT_CONFIRM_SEEDS  # 0: no confirmation
@@ -46,9 +53,9 @@ class ConfirmSettings:
     points: int = DEFAULT_CONFIRM_POINTS
 
     def __post_init__(self) -> None:
-        if 0 < self.seeds < MIN_CONFIRM_SEEDS or self.seeds < 0:
-            raise NasError(f"--confirm-seeds {self.seeds}: expected 0 (no confirmation) or at least {MIN_CONFIRM_SEEDS} "
-                           "(one retraining is one more draw, not a mean)")  # fmt: skip
+        problem = confirm_seeds_problem(self.seeds)
+        if problem:
+            raise NasError(f"--confirm-seeds {self.seeds}: {problem}")
 
     @property
     def enabled(self) -> bool:
@@ -288,7 +295,7 @@ def study_recipe(space_values: dict):
     recipe, `nas train`'s defaults."""
     from nas.recipe import TrainConfig
 
-    # a space file may leave a training value out: the default recipe's, as the trials get it
+    # a study stored before issue 10 has no training.wave_copies (load_space fills every key of newer ones)
     defaults = TrainConfig()
     return TrainConfig.for_epochs(
         space_values.get("training.epochs", defaults.epochs),

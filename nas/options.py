@@ -13,7 +13,7 @@ import sys
 
 from nas import __version__, limits
 from nas.architecture import CELLS, ModelConfig
-from nas.confirm import FOLD_SEEDS, ConfirmSettings
+from nas.confirm import FOLD_SEEDS, ConfirmSettings, confirm_seeds_problem
 from nas.data import OFFICIAL, PARTS
 from nas.errors import EXIT_BAD_INPUT, NasError
 from nas.features import FRONTENDS, NORMALISATIONS, FeatureConfig
@@ -344,11 +344,9 @@ def add_search_command(commands) -> None:
 def parse_confirm_seeds(text: str) -> int:
     """argparse `type=` of --confirm-seeds: 0 (no confirmation) or MIN_CONFIRM_SEEDS..; one seed is one more draw."""
     seeds = limits.CONFIRM_SEEDS.parse(text)
-    if 0 < seeds < limits.MIN_CONFIRM_SEEDS:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 (no confirmation) or {limits.MIN_CONFIRM_SEEDS}..{limits.CONFIRM_SEEDS.high:g} seeds, got {seeds} "
-            "(one retraining is one more draw, not a mean)"
-        )
+    problem = confirm_seeds_problem(seeds)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return seeds
 
 

@@ -265,7 +265,7 @@ BUGS = [
      "epochs = 40\npatience = 15", ["tests/test_confirm.py::test_the_default_space_trains_the_full_recipe_of_nas_train"]),
     ("one seed counts as a confirmation", "nas/confirm.py", "        if len(own) >= MIN_CONFIRM_SEEDS:", "        if own:",
      ["tests/test_confirm.py::test_one_run_is_not_a_confirmation"]),
-    ("--confirm-seeds 1 accepted", "nas/options.py", "    if 0 < seeds < limits.MIN_CONFIRM_SEEDS:", "    if False:",
+    ("--confirm-seeds 1 accepted", "nas/confirm.py", "    if 0 < seeds < MIN_CONFIRM_SEEDS or seeds < 0:", "    if seeds < 0:",
      ["tests/test_confirm.py::test_one_run_is_not_a_confirmation"]),
     ("a speaker-split study's own runs taken as folds", "nas/confirm.py",
      "tuple(r for r in mine if r.split != study_split)))", 'tuple(r for r in mine if r.split.startswith("speaker:"))))',
