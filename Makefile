@@ -22,6 +22,7 @@ search: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check nas tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest
 
 clean-venv:

@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from nas.pareto import pareto_front
-from nas.record import read_records
-from nas.search import load_existing_study, search_size_range
-from nas.sizes import upper_half_share
-from nas.space import load_space, resolve_space_path
-from nas.study import StudyLocation
+from nas.study.optimize import load_existing_study, search_size_range
+from nas.study.pareto import pareto_front
+from nas.study.record import read_records
+from nas.study.settings import StudyLocation
+from nas.study.sizes import upper_half_share
+from nas.study.space import load_space, resolve_space_path
 
 
 def coverage(study_db: Path, space_name: str | None = None) -> dict:

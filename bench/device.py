@@ -23,8 +23,8 @@ BUDGET_KB = 36
 
 
 def measure(folder: Path, breakdown: dict) -> dict:
-    from nas.ctoolchain import ARM, HOST, compile_export
-    from nas.firmware import build_firmware, run_firmware
+    from nas.device.firmware import build_firmware, run_firmware
+    from nas.device.toolchain import ARM, HOST, compile_export
 
     row = {"memory": breakdown}
     for compiler in (HOST, ARM):
@@ -51,17 +51,17 @@ def solver_model(work: Path) -> dict:
     import numpy as np
     import torch
 
-    from nas.architecture import ModelConfig
-    from nas.cexport import generate
-    from nas.compute import frame_cost
-    from nas.data import find_data_dir, list_recordings, make_split, read_all
-    from nas.export import golden_vectors
-    from nas.features import FeatureCache, FeatureConfig, Normaliser
-    from nas.firmware import write_firmware
-    from nas.formats import QuantConfig
-    from nas.intmodel import from_float_model
-    from nas.memory import Budget, largest_hidden, memory_breakdown
-    from nas.models import RecurrentClassifier
+    from nas.bundle.export import golden_vectors
+    from nas.data.dataset import find_data_dir, list_recordings, make_split, read_all
+    from nas.device.cexport import generate
+    from nas.device.compute import frame_cost
+    from nas.device.firmware import write_firmware
+    from nas.device.memory import Budget, largest_hidden, memory_breakdown
+    from nas.engine.intmodel import from_float_model
+    from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
+    from nas.model.architecture import ModelConfig
+    from nas.model.formats import QuantConfig
+    from nas.model.models import RecurrentClassifier
 
     features, quant = FeatureConfig(), QuantConfig.make("pow2", 4)
     budget = Budget.from_kb(BUDGET_KB)

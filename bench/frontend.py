@@ -35,12 +35,12 @@ RESULTS = Path(__file__).parent / "results" / "frontend.json"
 def run(job: tuple) -> dict:
     import torch
 
-    from nas.architecture import ModelConfig
-    from nas.data import find_data_dir
-    from nas.features import FeatureCache, FeatureConfig, load_features
-    from nas.formats import QuantConfig
-    from nas.recipe import TrainConfig
-    from nas.train import train_model
+    from nas.data.dataset import find_data_dir
+    from nas.features.extract import FeatureCache, FeatureConfig, load_features
+    from nas.model.architecture import ModelConfig
+    from nas.model.formats import QuantConfig
+    from nas.training.recipe import TrainConfig
+    from nas.training.train import train_model
 
     torch.set_num_threads(1)
     name, frontend, seed, *floor = job
@@ -66,8 +66,8 @@ def run(job: tuple) -> dict:
 
 
 def feature_seconds() -> dict:
-    from nas.data import find_data_dir, list_recordings, read_all
-    from nas.features import FeatureCache, FeatureConfig
+    from nas.data.dataset import find_data_dir, list_recordings, read_all
+    from nas.features.extract import FeatureCache, FeatureConfig
 
     waves = read_all(list_recordings(find_data_dir()))
     out = {}

@@ -26,13 +26,13 @@ RESULTS = Path(__file__).parent / "results" / "frontend_shape.json"
 def run(job: tuple) -> dict:
     import torch
 
-    from nas.architecture import ModelConfig
-    from nas.data import find_data_dir
-    from nas.features import FeatureCache, FeatureConfig, load_features
-    from nas.formats import QuantConfig
-    from nas.memory import memory_breakdown
-    from nas.recipe import TrainConfig
-    from nas.train import train_model
+    from nas.data.dataset import find_data_dir
+    from nas.device.memory import memory_breakdown
+    from nas.features.extract import FeatureCache, FeatureConfig, load_features
+    from nas.model.architecture import ModelConfig
+    from nas.model.formats import QuantConfig
+    from nas.training.recipe import TrainConfig
+    from nas.training.train import train_model
 
     torch.set_num_threads(1)
     (n_fft, n_mels), seed = job

@@ -1,5 +1,5 @@
 """A GRU training epoch against an LSTM epoch of the same size (issue 13's target: the GRU costs no
-more), with nas's GRU kernel (nas/gru.py) and with torch's nn.GRU, float and QAT (pow2 4-bit).
+more), with nas's GRU kernel (nas/model/gru.py) and with torch's nn.GRU, float and QAT (pow2 4-bit).
 
 Full official train split (2,400 files), the default front-end shape of a search (128-sample
 window, 20 mel bands, 13 MFCC), default recipe without waveform copies, one thread (as a search's
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-import nas.gru
-from nas.architecture import ModelConfig
-from nas.data import find_data_dir
-from nas.features import FeatureCache, FeatureConfig, load_features
-from nas.formats import QuantConfig
-from nas.recipe import TrainConfig
-from nas.train import train_model
+import nas.model.gru
+from nas.data.dataset import find_data_dir
+from nas.features.extract import FeatureCache, FeatureConfig, load_features
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.recipe import TrainConfig
+from nas.training.train import train_model
 
 SIZES = ((1, 32), (1, 64), (1, 128), (2, 64))
 VARIANTS = (("gru", True, "GRU (nas kernel)"), ("gru", False, "GRU (torch nn.GRU)"), ("lstm", True, "LSTM (torch nn.LSTM)"))
@@ -47,19 +47,19 @@ def main() -> int:
         sizes = tuple(tuple(int(n) for n in size.split("x")) for size in args.sizes)
     features_config = FeatureConfig(n_mfcc=13, n_mels=20, n_fft=128)
     _, features = load_features(find_data_dir(), "official", features_config, FeatureCache())
-    nas.gru.kernel()  # built (or found) before any timing
+    nas.model.gru.kernel()  # built (or found) before any timing
     rows = []
     for layers, hidden in sizes:
         for scheme, quant in SCHEMES:
             times: dict[str, list[float]] = {label: [] for _, _, label in VARIANTS}
             for _ in range(rounds):
                 for cell, kernel, label in VARIANTS:
-                    nas.gru.KERNEL_ENABLED = kernel
+                    nas.model.gru.KERNEL_ENABLED = kernel
                     model = ModelConfig(cell, layers, hidden, n_input=features_config.n_mfcc)
                     config = TrainConfig.for_epochs(epochs, patience=1000, wave_copies=0)
                     result = train_model(features, model, config, torch.device("cpu"), quant=quant)
                     times[label] += [r.seconds for r in result.history[1:]]  # the first warms up
-            nas.gru.KERNEL_ENABLED = True
+            nas.model.gru.KERNEL_ENABLED = True
             lstm = statistics.median(times[VARIANTS[2][2]])
             for label, values in times.items():
                 median = statistics.median(values)

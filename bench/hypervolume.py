@@ -19,12 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-from nas.cli import main as nas_main
-from nas.pareto import front_hypervolume
-from nas.record import read_records
-from nas.search import load_existing_study
-from nas.space import DEFAULT_SPACE
-from nas.study import StudyLocation
+from nas.cli.main import main as nas_main
+from nas.study.optimize import load_existing_study
+from nas.study.pareto import front_hypervolume
+from nas.study.record import read_records
+from nas.study.settings import StudyLocation
+from nas.study.space import DEFAULT_SPACE
 
 
 def main() -> int:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from nas.architecture import ModelConfig
-from nas.data import find_data_dir, load_split
-from nas.features import FeatureCache, FeatureConfig, build_feature_set
-from nas.formats import QuantConfig
-from nas.recipe import TrainConfig
-from nas.train import train_model
+from nas.data.dataset import find_data_dir, load_split
+from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.recipe import TrainConfig
+from nas.training.train import train_model
 
 EPOCHS = 4  # per round, the first is a warm-up
 ROUNDS = 3

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from nas.data import find_data_dir, load_split
-from nas.features import FeatureCache, FeatureConfig, build_feature_set
-from nas.models import ModelConfig
-from nas.recipe import TrainConfig
-from nas.train import train_model
+from nas.data.dataset import find_data_dir, load_split
+from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
+from nas.model.models import ModelConfig
+from nas.training.recipe import TrainConfig
+from nas.training.train import train_model
 
 RECIPES = {
     "plain (no augmentation, no weight decay, 30 epochs)": TrainConfig(epochs=30, augment=False, weight_decay=0.0),

@@ -1,6 +1,6 @@
 """Issue 10: which recipe generalises to new voices, chosen on speaker-disjoint validation.
 
-Every candidate is trained on the six leave-one-speaker-out folds (`nas.crossval.run_fold`: test
+Every candidate is trained on the six leave-one-speaker-out folds (`nas.training.crossval.run_fold`: test
 = the held-out speaker, validation = the next speaker, train = the other four), pow2 weights, and
 scored by the integer engine. The choice reads the mean **validation** accuracy over the folds (a
 speaker the model never trained on); the held-out speakers' accuracy is written for the record.
@@ -23,12 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from nas.architecture import ModelConfig
-from nas.crossval import CrossValPlan, run_fold
-from nas.data import find_data_dir
-from nas.features import FeatureCache, FeatureConfig
-from nas.formats import QuantConfig
-from nas.recipe import TrainConfig
+from nas.data.dataset import find_data_dir
+from nas.features.extract import FeatureCache, FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.crossval import CrossValPlan, run_fold
+from nas.training.recipe import TrainConfig
 
 RESULTS = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path(__file__).parent / "results"
 LOG = RESULTS / "recipe-new-voices-grid.jsonl"
@@ -77,7 +77,7 @@ def plan(label: str) -> CrossValPlan:
 
 def warm(job) -> None:
     """Compute one feature set (or one augmented copy) into the disk cache before the folds start."""
-    from nas.data import load_split
+    from nas.data.dataset import load_split
 
     config, copy = job
     _, waves = load_split(find_data_dir(), "official")

@@ -1,4 +1,4 @@
-"""Replay finished searches under a rung rule (nas/rungs.py): how much training it saves and how
+"""Replay finished searches under a rung rule (nas/study/rungs.py): how much training it saves and how
 much front it loses, without training anything.
 
 Each trained trial's checkpoint holds its validation accuracy after every epoch. Trials are
@@ -25,9 +25,9 @@ from pathlib import Path
 import optuna
 import torch
 
-from nas.memory import Budget
-from nas.pareto import hypervolume
-from nas.rungs import RungResult, RungRule
+from nas.device.memory import Budget
+from nas.study.pareto import hypervolume
+from nas.study.rungs import RungResult, RungRule
 
 BUDGET = Budget.from_kb(36)
 RUNG_SETS = ((10,), (10, 20), (10, 20, 30), (5, 10, 20), (6, 12, 24))

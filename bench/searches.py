@@ -72,11 +72,11 @@ def done_runs() -> list[dict]:
 
 def measure(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Path) -> dict:
     """One `nas search` in `tree`, timed; then its study read with this tree's reports."""
-    from nas.memory import Budget
-    from nas.pareto import front_hypervolume, pareto_front
-    from nas.record import read_records
-    from nas.search import load_existing_study
-    from nas.study import StudyLocation
+    from nas.device.memory import Budget
+    from nas.study.optimize import load_existing_study
+    from nas.study.pareto import front_hypervolume, pareto_front
+    from nas.study.record import read_records
+    from nas.study.settings import StudyLocation
 
     study = f"{run['label']}-{run['sampler']}-{run['trials']}-s{run['seed']}"
     results = scratch / "results"
@@ -118,12 +118,12 @@ def confirm_old_study(study: str, results: Path, data_dir: Path, cache_dir: Path
     search had none, so its candidates would be chosen by accuracy alone). Returns the wall time."""
     from dataclasses import replace
 
-    from nas.confirm import ConfirmSettings, plan_confirmation, run_confirmation, store_run
-    from nas.memory import Budget
-    from nas.record import read_records
-    from nas.search import load_existing_study, search_size_range
-    from nas.space import load_space
-    from nas.study import StudyLocation
+    from nas.device.memory import Budget
+    from nas.study.confirm import ConfirmSettings, plan_confirmation, run_confirmation, store_run
+    from nas.study.optimize import load_existing_study, search_size_range
+    from nas.study.record import read_records
+    from nas.study.settings import StudyLocation
+    from nas.study.space import load_space
 
     loaded, settings = load_existing_study(StudyLocation(study, None, results))
     space = load_space()
@@ -176,11 +176,11 @@ def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, sc
     one's front is confirmed afterwards by this tree), timed; then its confirmed figures."""
     import re
 
-    from nas.confirm import confirmed_points, select_confirmed
-    from nas.memory import Budget
-    from nas.record import read_records
-    from nas.search import load_existing_study
-    from nas.study import StudyLocation
+    from nas.device.memory import Budget
+    from nas.study.confirm import confirmed_points, select_confirmed
+    from nas.study.optimize import load_existing_study
+    from nas.study.record import read_records
+    from nas.study.settings import StudyLocation
 
     study = f"{run['label']}-s{run['seed']}"
     results = scratch / "results"
@@ -217,10 +217,10 @@ def warm(data_dir: Path, cache_dir: Path) -> None:
     sys.path.insert(0, str(BENCH))
     from suite import warm_cache
 
-    from nas.data import load_split
-    from nas.memory import Budget
-    from nas.space import load_space
-    from nas.study import SearchOptions, StudyLocation
+    from nas.data.dataset import load_split
+    from nas.device.memory import Budget
+    from nas.study.settings import SearchOptions, StudyLocation
+    from nas.study.space import load_space
 
     options = SearchOptions(Budget.from_kb(BUDGET_KB), load_space(), "pow2", StudyLocation())
     _, waveforms = load_split(data_dir, "official")
@@ -231,7 +231,7 @@ def warm(data_dir: Path, cache_dir: Path) -> None:
 def planned(mode: str, seeds: list[int], old_ref: str, label: str, samplers: list[str]) -> list[tuple[dict, Path]]:
     """compare: this tree's default search (its sampler and trial count) against the old default
     (TPE, 30 trials); samplers: each at SAMPLER_TRIALS."""
-    from nas.study import DEFAULT_SAMPLER, DEFAULT_TRIALS
+    from nas.study.settings import DEFAULT_SAMPLER, DEFAULT_TRIALS
 
     if mode == "confirmed":  # the new default (with its confirmation) first: it is the run that must fit 30 minutes
         old, new_run = old_tree(CONFIRM_OLD_REF), dict(label="confirmed-new", sampler=DEFAULT_SAMPLER, trials=DEFAULT_TRIALS)
@@ -334,8 +334,8 @@ def paired_lines(runs: list[dict]) -> list[str]:
     """The two done-when comparisons seed by seed: the difference per seed, and its mean over seeds
     with a 95% t-interval, which says whether a gap is larger than the searches' run-to-run noise
     (two runs of one seed differ: with 2 workers, trial order depends on timing)."""
-    from nas.stats import mean_interval
-    from nas.study import DEFAULT_SAMPLER
+    from nas.core.stats import mean_interval
+    from nas.study.settings import DEFAULT_SAMPLER
 
     old_label = f"old-{OLD_REF}"
     first = f"val_hypervolume_first_{EQUAL_TRIALS}"
@@ -380,7 +380,7 @@ def main() -> int:
     if args.mode == "recount":
         recount(args.studies_dir)
     elif args.mode != "report":
-        from nas.data import find_data_dir
+        from nas.data.dataset import find_data_dir
 
         data_dir = find_data_dir(args.data_dir)
         warm(data_dir, args.cache_dir)

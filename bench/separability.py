@@ -22,11 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from nas.data import fold_speakers
-from nas.stats import mean_interval
+from nas.core.stats import mean_interval
+from nas.data.dataset import fold_speakers
 
 RESULTS = Path(__file__).parent / "results"
-CONFIRM_FOLDS = 2  # nas.confirm.DEFAULT_CONFIRM_FOLDS: the folds every confirmed point gets
+CONFIRM_FOLDS = 2  # nas.study.confirm.DEFAULT_CONFIRM_FOLDS: the folds every confirmed point gets
 
 
 def official(name: str, part: str) -> dict[int, float]:

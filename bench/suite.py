@@ -50,7 +50,7 @@ def machine() -> dict:
 
 
 def feature_times(waveforms: dict) -> dict:
-    from nas.features import FeatureConfig, compute_frames
+    from nas.features.extract import FeatureConfig, compute_frames
 
     ordered = [waveforms[name] for name in sorted(waveforms)]
     times = {}
@@ -64,11 +64,11 @@ def feature_times(waveforms: dict) -> dict:
 def epoch_times(data_dir: Path, cache, rounds: int) -> list[dict]:
     import torch
 
-    from nas.architecture import ModelConfig
-    from nas.features import FeatureConfig, load_features
-    from nas.formats import QuantConfig
-    from nas.recipe import TrainConfig
-    from nas.train import train_model
+    from nas.features.extract import FeatureConfig, load_features
+    from nas.model.architecture import ModelConfig
+    from nas.model.formats import QuantConfig
+    from nas.training.recipe import TrainConfig
+    from nas.training.train import train_model
 
     torch.set_num_threads(1)
     _, features = load_features(data_dir, "official", FeatureConfig(), cache)
@@ -88,8 +88,8 @@ def pruned_trial_ms(options, folder: Path, count: int) -> float:
     """Trials over the budget, as the search prunes them (sampling, memory model, SQLite writes)."""
     from dataclasses import replace
 
-    from nas.memory import Budget
-    from nas.search import make_objective, make_sampler, open_study
+    from nas.device.memory import Budget
+    from nas.study.optimize import make_objective, make_sampler, open_study
 
     tiny = replace(options, budget=Budget(64), location=replace(options.location, name="pruned", results_dir=folder))
     study = open_study(tiny)
@@ -102,7 +102,7 @@ def pruned_trial_ms(options, folder: Path, count: int) -> float:
 
 def fixed_configurations(options, count: int) -> list[dict]:
     """`count` configurations within the budget, drawn at random from the space (seed 0)."""
-    from nas.search import OverBudget, sample_candidate
+    from nas.study.optimize import OverBudget, sample_candidate
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     params = []
@@ -118,9 +118,9 @@ def fixed_configurations(options, count: int) -> list[dict]:
 
 def warm_cache(options, waveforms: dict, cache_dir: str) -> float:
     """Compute every front-end shape of the space (and its waveform copies) into the cache."""
-    from nas.estimate import trained_share
-    from nas.features import FeatureCache
-    from nas.search import trial_recipe
+    from nas.features.extract import FeatureCache
+    from nas.study.estimate import trained_share
+    from nas.study.optimize import trial_recipe
 
     cache = FeatureCache.at(cache_dir)
     ordered = [waveforms[name] for name in sorted(waveforms)]
@@ -137,7 +137,7 @@ def throughput(options, data_dir: Path, cache_dir: str, folder: Path, params: li
     """Completed trials per hour: the same enqueued configurations, `workers` worker processes."""
     from dataclasses import replace
 
-    from nas.search import run_workers, start_search
+    from nas.study.optimize import run_workers, start_search
 
     run_options = replace(
         options, workers=workers, trials=len(params), location=replace(options.location, name=f"throughput-{workers}", results_dir=folder)
@@ -155,9 +155,9 @@ def throughput(options, data_dir: Path, cache_dir: str, folder: Path, params: li
 def search_run(options, data_dir: Path, cache_dir: str, folder: Path, sampler: str) -> dict:
     from dataclasses import replace
 
-    from nas.pareto import front_hypervolume, pareto_front
-    from nas.record import read_records
-    from nas.search import run_workers, start_search
+    from nas.study.optimize import run_workers, start_search
+    from nas.study.pareto import front_hypervolume, pareto_front
+    from nas.study.record import read_records
 
     run_options = replace(options, sampler=sampler, location=replace(options.location, name=f"search-{sampler}", results_dir=folder))
     run = start_search(run_options, data_dir, cache_dir)
@@ -224,11 +224,11 @@ def rewrite_markdown() -> None:
 
 
 def main() -> int:
-    from nas.data import find_data_dir, load_split
-    from nas.features import FeatureCache
-    from nas.memory import Budget
-    from nas.space import load_space
-    from nas.study import SearchOptions, StudyLocation
+    from nas.data.dataset import find_data_dir, load_split
+    from nas.device.memory import Budget
+    from nas.features.extract import FeatureCache
+    from nas.study.settings import SearchOptions, StudyLocation
+    from nas.study.space import load_space
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, to check the suite (written to a temporary folder)")

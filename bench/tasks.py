@@ -17,7 +17,7 @@ from pathlib import Path
 
 from recipe_drift import row
 
-from nas.stats import mean_interval
+from nas.core.stats import mean_interval
 
 TASKS = {  # task: the options of its README command beyond `nas train --seed 0 1 2`
     "A": [],

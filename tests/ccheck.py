@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.cproject import write_pcm_records
+from nas.device.cproject import write_pcm_records
 
 HARNESS = r"""
 #include <stdio.h>

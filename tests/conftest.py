@@ -50,7 +50,7 @@ def search_argv(subset, results, *extra):
 @pytest.fixture(scope="session")
 def searched(subset, tmp_path_factory):
     """A finished 3-trial search of the smoke space, study 's' (read only: tests must not change it)."""
-    from nas.cli import main
+    from nas.cli.main import main
 
     results = tmp_path_factory.mktemp("searched")
     assert main([*search_argv(subset, results, "--study", "s", "--workers", "1", "--trials", "3")]) == 0

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.augment import WaveCopy, alter_samples
-from nas.data import SAMPLE_RATE, load_split
-from nas.features import FeatureCache, FeatureConfig, FeatureSet, Normaliser, build_feature_set
-from nas.formats import QuantConfig
-from nas.frontend import (
+from nas.data.dataset import SAMPLE_RATE, load_split
+from nas.device.memory import memory_breakdown
+from nas.features.augment import WaveCopy, alter_samples
+from nas.features.extract import FeatureCache, FeatureConfig, FeatureSet, Normaliser, build_feature_set
+from nas.features.frontend import (
     RUNNING_FRAC,
     RUNNING_MAX_FRAMES,
     RUNNING_PRIOR_FRAMES,
@@ -25,9 +24,10 @@ from nas.frontend import (
     running_count,
     warp_frequencies,
 )
-from nas.memory import memory_breakdown
-from nas.recipe import TrainConfig
-from nas.train import train_model
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.recipe import TrainConfig
+from nas.training.train import train_model
 from tests.conftest import index_of, link_subset
 
 COPY = WaveCopy(1, speed_range=0.15, vtlp_range=0.1, gain_db=6.0, noise_snr_db=15.0)
@@ -193,8 +193,8 @@ def test_running_normaliser_fits_after_both_means_and_round_trips(subset):
 def test_normalising_in_batches_gives_each_utterance_what_it_gets_alone(subset, frontend, monkeypatch):
     """The running mean steps through time for many utterances at once (padded with zeros at the
     end, sorted by length): each must still get exactly its own numbers, in the order given."""
-    from nas import features as features_module
-    from nas.features import compute_frames
+    from nas.features import extract as features_module
+    from nas.features.extract import compute_frames
 
     monkeypatch.setattr(features_module, "UTTERANCE_BATCH", 7)  # several batches of unequal lengths
     _, waves = load_split(subset, "official")

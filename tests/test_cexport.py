@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.cexport import generate
-from nas.formats import QuantConfig
-from nas.intmodel import from_float_model
-from nas.memory import memory_breakdown
-from nas.models import RecurrentClassifier
+from nas.device.cexport import generate
+from nas.device.memory import memory_breakdown
+from nas.engine.intmodel import from_float_model
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.models import RecurrentClassifier
 from tests.ccheck import run_c_model
 
 FORMATS = [

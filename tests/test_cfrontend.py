@@ -1,4 +1,4 @@
-"""The generated C front-end against nas.frontend, bit for bit, on real recordings."""
+"""The generated C front-end against nas.features.frontend, bit for bit, on real recordings."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from nas.cfrontend import generate_frontend
-from nas.data import Waveform, list_recordings, read_all
-from nas.features import FeatureCache, FeatureConfig, Normaliser
-from nas.frontend import RUNNING_MAX_FRAMES, frame_samples, frontend_tables, integer_mfcc, normalise_integers
+from nas.data.dataset import Waveform, list_recordings, read_all
+from nas.device.cfrontend import generate_frontend
+from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
+from nas.features.frontend import RUNNING_MAX_FRAMES, frame_samples, frontend_tables, integer_mfcc, normalise_integers
 
 HARNESS = r"""
 #include <stdio.h>
@@ -86,7 +86,7 @@ def test_c_frontend_equals_python_bit_for_bit(tmp_path, waves, config):
 
 
 def test_c_running_normalisation_equals_python_per_utterance(tmp_path, waves):
-    """The running mean starts again at each utterance and follows nas.frontend bit for bit, past
+    """The running mean starts again at each utterance and follows nas.features.frontend bit for bit, past
     the frame where it turns from a mean into a moving average."""
     config = FeatureConfig(n_mfcc=10, frontend="integer", normalisation="running")
     joined = np.concatenate([w.samples for w in waves[:4]])  # one long utterance: past RUNNING_MAX_FRAMES
@@ -116,7 +116,7 @@ def test_c_frontend_on_extreme_input(tmp_path, normalisation):
     running = normalisation == "running"
     normaliser = Normaliser(np.zeros(13, np.float32), np.full(13, 256.0, np.float32), integer=True, running=running)
     tables = frontend_tables(config)
-    from nas.frontend import integer_mfcc_frames
+    from nas.features.frontend import integer_mfcc_frames
 
     expected = normalise_integers(integer_mfcc_frames(frames.astype(np.int64), tables), *normaliser.constants(), running=running)
     assert np.array_equal(run_c_frontend(tmp_path, config, normaliser, frames), expected)

@@ -13,13 +13,13 @@ import time
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.cli import main
-from nas.features import FeatureCache, FeatureConfig, load_features
-from nas.formats import QuantConfig
-from nas.intmodel import from_float_model
-from nas.memory import memory_breakdown
-from nas.train import model_from_checkpoint, predict_logits
+from nas.cli.main import main
+from nas.device.memory import memory_breakdown
+from nas.engine.intmodel import from_float_model
+from nas.features.extract import FeatureCache, FeatureConfig, load_features
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.train import model_from_checkpoint, predict_logits
 from tests.conftest import index_of, link_subset, write_wav
 
 
@@ -203,7 +203,7 @@ def test_help_and_memory_do_not_load_torch():
     """Building the parser and sizing a model need neither torch nor Optuna: they start at once."""
     script = """
 import sys
-from nas.cli import main
+from nas.cli.main import main
 for argv in (["--help"], ["train", "--help"], ["search", "--help"]):
     try:
         main(argv)
@@ -227,7 +227,7 @@ def all_parsers(parser):
 
 def test_every_option_says_its_default():
     """Each option's help shows its default, or says in words what happens without it."""
-    from nas.options import build_parser
+    from nas.cli.options import build_parser
 
     checked = 0
     for parser in all_parsers(build_parser()):

@@ -1,4 +1,4 @@
-"""Confirming the front (nas.confirm): seed means, the confirmed front, the export seed, the
+"""Confirming the front (nas.study.confirm): seed means, the confirmed front, the export seed, the
 candidates, resuming; and a confirmed smoke search end to end (reports, export)."""
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from nas.architecture import ModelConfig
-from nas.confirm import (
+from nas.bundle.export import select_export
+from nas.cli.options import parse_confirm_seeds
+from nas.core.errors import NasError
+from nas.core.stats import Accuracy
+from nas.device.memory import Budget
+from nas.features.extract import FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.study.confirm import (
     ConfirmJob,
     ConfirmRun,
     ConfirmSettings,
@@ -26,15 +33,8 @@ from nas.confirm import (
     remaining_jobs,
     select_confirmed,
 )
-from nas.errors import NasError
-from nas.export import select_export
-from nas.features import FeatureConfig
-from nas.formats import QuantConfig
-from nas.memory import Budget
-from nas.options import parse_confirm_seeds
-from nas.recipe import TrainConfig
-from nas.record import TrialRecord
-from nas.stats import Accuracy
+from nas.study.record import TrialRecord
+from nas.training.recipe import TrainConfig
 from tests.conftest import REPO, search_argv
 
 BUDGET = Budget(40_000)
@@ -165,7 +165,7 @@ def test_the_default_space_trains_the_full_recipe_of_nas_train():
 
 
 def test_a_confirmed_search_reports_and_exports_the_means(subset, tmp_path):
-    from nas.cli import main
+    from nas.cli.main import main
 
     results = tmp_path / "results"
     argv = search_argv(subset, results, "--study", "c", "--workers", "2", "--trials", "2")

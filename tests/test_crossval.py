@@ -8,14 +8,14 @@ import shutil
 
 import pytest
 
-from nas.architecture import ModelConfig
-from nas.cli import main
-from nas.crossval import plan_crossval, run_fold
-from nas.errors import NasError
-from nas.export import export_configs
-from nas.features import FeatureConfig
-from nas.formats import QuantConfig
-from nas.recipe import TrainConfig
+from nas.bundle.export import export_configs
+from nas.cli.main import main
+from nas.core.errors import NasError
+from nas.features.extract import FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.training.crossval import plan_crossval, run_fold
+from nas.training.recipe import TrainConfig
 from tests.conftest import index_of, link_subset
 
 TINY = ["--hidden", "6", "--epochs", "1", "--weights", "pow2", "--no-cache"]

@@ -5,7 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nas.data import (
+from nas.core.errors import NasError
+from nas.data.dataset import (
     Recording,
     find_data_dir,
     fold_speakers,
@@ -17,8 +18,7 @@ from nas.data import (
     read_wav,
     validation_speaker,
 )
-from nas.errors import NasError
-from nas.verify import verify_data
+from nas.data.verify import verify_data
 from tests.conftest import link_subset, write_wav
 
 
@@ -115,7 +115,7 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert find_data_dir(None) == env
     monkeypatch.delenv("NAS_DATA_DIR")
     project = tmp_path / "project" / "recordings"
-    monkeypatch.setattr("nas.data.PROJECT_DATA_DIR", project)
+    monkeypatch.setattr("nas.data.dataset.PROJECT_DATA_DIR", project)
     with pytest.raises(NasError, match=r"project data folder does not exist.*nas data download"):
         find_data_dir(None)
     project.mkdir(parents=True)

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.cexport import generate
-from nas.ctoolchain import ARM, HOST, available, compile_export
-from nas.data import list_recordings, read_all
-from nas.device import STACK_RESERVE_BYTES
-from nas.features import FeatureCache, FeatureConfig, Normaliser
-from nas.firmware import QEMU, build_firmware, run_firmware, write_firmware
-from nas.formats import QuantConfig
-from nas.intmodel import from_float_model
-from nas.memory import memory_breakdown
-from nas.models import RecurrentClassifier
+from nas.data.dataset import list_recordings, read_all
+from nas.device.cexport import generate
+from nas.device.firmware import QEMU, build_firmware, run_firmware, write_firmware
+from nas.device.memory import memory_breakdown
+from nas.device.regions import STACK_RESERVE_BYTES
+from nas.device.toolchain import ARM, HOST, available, compile_export
+from nas.engine.intmodel import from_float_model
+from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.models import RecurrentClassifier
 from tests.ccheck import run_c_model
 
 CASES = {
@@ -87,7 +87,7 @@ def test_a_recording_shorter_than_one_window_is_zero_padded(tmp_path, waves):
     require(HOST)
     short = [w.samples[:100] for w in waves[:3]] + [waves[3].samples[:0]]
     _, _, features, _, _ = build(tmp_path, "gru-pow2-default", waves)
-    from nas.frontend import frame_samples
+    from nas.features.frontend import frame_samples
 
     assert all(len(frame_samples(s, features.n_fft, features.hop_length)) == 1 for s in short)
     _, _, c_frames, _ = run_c_model(tmp_path, short, pcm=True)

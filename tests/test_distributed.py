@@ -16,10 +16,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas.memory import Budget
-from nas.pareto import pareto_front
-from nas.record import TrialRecord, read_records
-from nas.study import GRACE_HEARTBEATS
+from nas.device.memory import Budget
+from nas.study.pareto import pareto_front
+from nas.study.record import TrialRecord, read_records
+from nas.study.settings import GRACE_HEARTBEATS
 from tests.conftest import search_argv
 
 COMPLETE, FAIL, RUNNING = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING
@@ -73,7 +73,7 @@ def test_two_hosts_share_one_study(subset, tmp_path, postgres_url, capsys):
     assert set(where.values()) == {"host-a", "host-b"} and all(Path(r.checkpoint).is_file() for r in complete)
     # the front, as either host reports it, from the shared storage
     front = pareto_front(records, Budget(4096))
-    from nas.cli import main
+    from nas.cli.main import main
 
     for name in ("host-a", "host-b"):
         assert main(["pareto", "--storage", postgres_url, "--study", study_name, "--results-dir", str(tmp_path / name)]) == 0

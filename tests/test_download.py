@@ -7,9 +7,9 @@ import tarfile
 
 import pytest
 
-from nas.cli import main
-from nas.download import download
-from nas.errors import NasError
+from nas.cli.main import main
+from nas.core.errors import NasError
+from nas.data.download import download
 
 TOP = "free-spoken-digit-dataset-1.0.10"
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from nas.confirm import ConfirmSettings
-from nas.data import list_recordings, make_split, read_wav
-from nas.estimate import estimate_search, frame_counts, trained_share
-from nas.memory import Budget
-from nas.record import TrialRecord
-from nas.rungs import REPLAY_EPOCH_SHARE
-from nas.space import load_space, resolve_space_path
-from nas.stats import Accuracy
-from nas.study import SearchOptions, StudyLocation
+from nas.core.stats import Accuracy
+from nas.data.dataset import list_recordings, make_split, read_wav
+from nas.device.memory import Budget
+from nas.study.confirm import ConfirmSettings
+from nas.study.estimate import estimate_search, frame_counts, trained_share
+from nas.study.record import TrialRecord
+from nas.study.rungs import REPLAY_EPOCH_SHARE
+from nas.study.settings import SearchOptions, StudyLocation
+from nas.study.space import load_space, resolve_space_path
 
 
 def options(budget_bytes: int = 4096, **values) -> SearchOptions:
@@ -103,9 +103,9 @@ def test_frame_counts_come_from_the_file_sizes(subset):
 
 
 def test_features_the_cache_lacks_are_counted_once_cached_not(subset):
-    from nas.data import load_split
-    from nas.estimate import feature_work
-    from nas.features import FeatureCache
+    from nas.data.dataset import load_split
+    from nas.features.extract import FeatureCache
+    from nas.study.estimate import feature_work
 
     split, waveforms = load_split(subset, "official")
     one_copy = options(1 << 20)

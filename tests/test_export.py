@@ -10,11 +10,11 @@ import optuna
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.cli import main
-from nas.features import FeatureCache, FeatureConfig
-from nas.formats import QuantConfig
-from nas.memory import memory_breakdown
+from nas.cli.main import main
+from nas.device.memory import memory_breakdown
+from nas.features.extract import FeatureCache, FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
 from tests.conftest import index_of, link_subset
 
 
@@ -124,8 +124,8 @@ def test_evaluate_bad_folders(study, tmp_path, capsys):
 def test_exported_c_fed_pcm_agrees_on_real_test_files(study, capsys):
     """The C export of a real trial, fed each test file's PCM: the engine's logits, the trial's
     accuracy; `make check` passes its golden vectors and `nas evaluate --c` says so."""
-    from nas.data import load_split
-    from nas.export import load_export
+    from nas.bundle.export import load_export
+    from nas.data.dataset import load_split
     from tests.ccheck import run_c_model
 
     root, data = study
@@ -172,9 +172,9 @@ def test_evaluate_warns_when_the_files_were_trained_on(study, capsys):
 def test_a_torchaudio_feature_model_exports_the_model_alone(tmp_path, fsdd_dir, capsys):
     """A model trained on torchaudio's MFCC has no device front-end: its C takes feature frames
     (nas_push_frame), its memory counts no front-end, and nas evaluate --c refuses, saying why."""
-    from nas.export import export_trial
-    from nas.record import TrialRecord
-    from nas.stats import Accuracy
+    from nas.bundle.export import export_trial
+    from nas.core.stats import Accuracy
+    from nas.study.record import TrialRecord
     from tests.ccheck import run_c_model
 
     data = link_subset(fsdd_dir, tmp_path / "data", lambda name: index_of(name) < 14)

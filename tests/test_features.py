@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nas.data import Waveform, list_recordings, make_split, read_all
-from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, build_feature_set
-from nas.mfcc import compute_mfcc
+from nas.core.errors import NasError
+from nas.data.dataset import Waveform, list_recordings, make_split, read_all
+from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
+from nas.features.mfcc import compute_mfcc
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_feature_config_ranges(change, option):
 
 def test_front_end_description_is_read_off_the_transform():
     """model.json's front_end block comes from the transform that computes the features."""
-    from nas.mfcc import describe_frontend
+    from nas.features.mfcc import describe_frontend
 
     default, other = describe_frontend(FeatureConfig()), describe_frontend(FeatureConfig(n_mfcc=20, n_mels=64, n_fft=512, hop_length=160))
     assert "length 256, hop 80, centre padding off" in default["window"] and "periodic" in default["window"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torchaudio
 
-from nas.data import list_recordings, read_all
-from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, Normaliser
-from nas.formats import QuantConfig
-from nas.frontend import (
+from nas.core.errors import NasError
+from nas.data.dataset import list_recordings, read_all
+from nas.engine.intmodel import from_float_model
+from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
+from nas.features.frontend import (
     DB_PER_LOG2,
     LOG_FRAC,
     MFCC_FRAC,
@@ -27,9 +27,9 @@ from nas.frontend import (
     normalise_integers,
     round_shift,
 )
-from nas.intmodel import from_float_model
-from nas.mfcc import compute_mfcc
-from nas.models import ModelConfig, RecurrentClassifier
+from nas.features.mfcc import compute_mfcc
+from nas.model.formats import QuantConfig
+from nas.model.models import ModelConfig, RecurrentClassifier
 
 TABLES = frontend_tables(FeatureConfig(frontend="integer"))
 

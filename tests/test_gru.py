@@ -1,4 +1,4 @@
-"""The GRU training kernel (nas/gru.py, nas/csrc/gru.cpp): the same function and gradients as
+"""The GRU training kernel (nas/model/gru.py, nas/model/csrc/gru.cpp): the same function and gradients as
 torch's nn.GRU, through fake quantization too, and the fallback when it cannot be built."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-import nas.gru
-from nas.architecture import ModelConfig
-from nas.formats import QuantConfig
-from nas.gru import _GRULayer, gru_forward, kernel, uses_kernel
-from nas.models import RecurrentClassifier
-from nas.quant import attach_fake_quant
+import nas.model.gru
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.gru import _GRULayer, gru_forward, kernel, uses_kernel
+from nas.model.models import RecurrentClassifier
+from nas.model.quant import attach_fake_quant
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,12 +55,12 @@ def test_a_quantized_model_trains_through_the_kernel_with_the_same_gradients():
     assert uses_kernel(model.rnn)
     loss = model(frames, lengths).pow(2).sum()
     got = torch.autograd.grad(loss, list(model.parameters()))
-    nas.gru.KERNEL_ENABLED = False
+    nas.model.gru.KERNEL_ENABLED = False
     try:
         assert not uses_kernel(model.rnn)
         expected = torch.autograd.grad(model(frames, lengths).pow(2).sum(), list(model.parameters()))
     finally:
-        nas.gru.KERNEL_ENABLED = True
+        nas.model.gru.KERNEL_ENABLED = True
     for a, b in zip(expected, got, strict=True):
         assert (a - b).abs().max() < 1e-4
 

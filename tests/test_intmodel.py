@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.data import list_recordings, make_split, read_all
-from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, build_feature_set
-from nas.formats import QuantConfig
-from nas.intmodel import IntWeight, from_float_model, int_sigmoid, int_tanh, pack, round_shift, unpack
-from nas.memory import memory_breakdown
-from nas.models import RecurrentClassifier
-from nas.train import TrainConfig, predict_logits, train_model
+from nas.core.errors import NasError
+from nas.data.dataset import list_recordings, make_split, read_all
+from nas.device.memory import memory_breakdown
+from nas.engine.intmodel import IntWeight, from_float_model, int_sigmoid, int_tanh, pack, round_shift, unpack
+from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.models import RecurrentClassifier
+from nas.training.train import TrainConfig, predict_logits, train_model
 
 CPU = torch.device("cpu")
 LSB = 2.0**-15
@@ -110,7 +110,7 @@ def test_integer_engine_agrees_with_fake_quant_on_real_frames(features, cell, qu
 
 
 def test_quantized_checkpoint_reloads_to_the_same_integer_model(features, tmp_path):
-    from nas.train import load_checkpoint, model_from_checkpoint
+    from nas.training.train import load_checkpoint, model_from_checkpoint
 
     quant = QuantConfig.make("pow2", 4)
     path = tmp_path / "q.pt"

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from nas.architecture import ModelConfig
-from nas.cexport import generate
-from nas.formats import QuantConfig
-from nas.intmodel import from_float_model, pack
-from nas.layout import packed_layout, weight_tensors
-from nas.memory import memory_breakdown
-from nas.models import RecurrentClassifier
+from nas.device.cexport import generate
+from nas.device.memory import memory_breakdown
+from nas.engine.intmodel import from_float_model, pack
+from nas.engine.layout import packed_layout, weight_tensors
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.models import RecurrentClassifier
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,15 @@ import argparse
 
 import pytest
 
-from nas import limits
-from nas.architecture import ModelConfig
-from nas.errors import NasError
-from nas.features import FeatureConfig
-from nas.formats import QuantConfig
-from nas.memory import Budget, largest_hidden
-from nas.options import build_parser
-from nas.recipe import TrainConfig
-from nas.space import load_space
+from nas.cli.options import build_parser
+from nas.core import limits
+from nas.core.errors import NasError
+from nas.device.memory import Budget, largest_hidden
+from nas.features.extract import FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.study.space import load_space
+from nas.training.recipe import TrainConfig
 
 # option -> (its bound, a function that builds and validates the config it sets)
 OPTIONS = {

@@ -4,12 +4,12 @@ import itertools
 
 import pytest
 
-from nas.architecture import ModelConfig
-from nas.device import STACK_RESERVE_BYTES
-from nas.features import FeatureConfig
-from nas.formats import QuantConfig
-from nas.memory import KB, Budget, budget_bytes_from_kb, format_bytes, largest_hidden, memory_breakdown
-from nas.models import RecurrentClassifier, count_parameters
+from nas.device.memory import KB, Budget, budget_bytes_from_kb, format_bytes, largest_hidden, memory_breakdown
+from nas.device.regions import STACK_RESERVE_BYTES
+from nas.features.extract import FeatureConfig
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.model.models import RecurrentClassifier, count_parameters
 
 FEATURES = FeatureConfig()  # the integer front-end: 256-sample window, 40 mel bands, 13 MFCC, running normalisation
 SMALL = FeatureConfig(n_fft=128, n_mels=20)
@@ -213,17 +213,17 @@ def test_budget_names_each_limit_it_breaks():
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID[::7])
 def test_solver_is_closed_form(cell, layers, n_input, quant, monkeypatch):
     """The root of the quadratic lands within a step or two of the answer: few exact evaluations."""
-    import nas.memory
+    import nas.device.memory
 
     exact_calls = []
-    original = nas.memory.memory_breakdown
+    original = nas.device.memory.memory_breakdown
 
     def counting(model, q, features, _continuous=False):
         if not _continuous:
             exact_calls.append(model.hidden)
         return original(model, q, features, _continuous)
 
-    monkeypatch.setattr(nas.memory, "memory_breakdown", counting)
+    monkeypatch.setattr(nas.device.memory, "memory_breakdown", counting)
     base = ModelConfig(cell=cell, layers=layers, n_input=n_input, hidden=1)
     for budget_kb in (0.5, 4, 36, 150):
         exact_calls.clear()

@@ -19,17 +19,17 @@ import optuna
 import plotly.graph_objects as go
 import pytest
 
-from nas.cli import main
-from nas.data import DIGIT_NAMES
-from nas.datainspect import QUIET_PEAK_DBFS, dbfs, inspect_data
-from nas.htmlpage import Cell, Page
-from nas.memory import Budget
-from nas.pareto import classify, pareto_front, select_best
-from nas.record import TrialRecord, read_records
-from nas.report import summarize_study
-from nas.stats import Accuracy
-from nas.study import StudySettings
-from nas.studypage import study_page
+from nas.cli.main import main
+from nas.core.stats import Accuracy
+from nas.data.dataset import DIGIT_NAMES
+from nas.device.memory import Budget
+from nas.report.datainspect import QUIET_PEAK_DBFS, dbfs, inspect_data
+from nas.report.htmlpage import Cell, Page
+from nas.report.report import summarize_study
+from nas.report.studypage import study_page
+from nas.study.pareto import classify, pareto_front, select_best
+from nas.study.record import TrialRecord, read_records
+from nas.study.settings import StudySettings
 from tests.conftest import index_of, link_subset, write_wav
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

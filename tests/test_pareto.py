@@ -9,11 +9,15 @@ import re
 import optuna
 import pytest
 
-from nas.architecture import ModelConfig
-from nas.figures import front_figure
-from nas.formats import QuantConfig
-from nas.memory import KB, Budget, memory_breakdown
-from nas.pareto import (
+from nas.core.stats import Accuracy
+from nas.device.memory import KB, Budget, memory_breakdown
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
+from nas.report.figures import front_figure
+from nas.report.report import summarize_study, write_front_files
+from nas.report.studypage import study_page
+from nas.study.optimize import DIRECTIONS, open_study
+from nas.study.pareto import (
     DOMINATED,
     FRONT,
     OVER_PRUNED,
@@ -28,13 +32,9 @@ from nas.pareto import (
     pareto_front,
     select_best,
 )
-from nas.record import TrialRecord
-from nas.report import summarize_study, write_front_files
-from nas.search import DIRECTIONS, open_study
-from nas.space import load_space
-from nas.stats import Accuracy
-from nas.study import SearchOptions, StudyLocation, StudySettings
-from nas.studypage import study_page
+from nas.study.record import TrialRecord
+from nas.study.settings import SearchOptions, StudyLocation, StudySettings
+from nas.study.space import load_space
 
 
 def trained(number: int, correct: int, hidden: int, test_correct: int | None = None) -> TrialRecord:

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from nas.formats import QuantConfig, fixed_qmax, pow2_magnitudes
-from nas.models import ModelConfig, RecurrentClassifier
-from nas.quant import (
+from nas.model.formats import QuantConfig, fixed_qmax, pow2_magnitudes
+from nas.model.models import ModelConfig, RecurrentClassifier
+from nas.model.quant import (
     attach_fake_quant,
     fake_quantize,
     fixed_codes,

@@ -1,4 +1,4 @@
-"""Multi-fidelity search (nas/rungs.py): a trial stops at a rung when a no-larger trial was at least
+"""Multi-fidelity search (nas/study/rungs.py): a trial stops at a rung when a no-larger trial was at least
 the margin more accurate there, once enough trials have reached it; stopped trials never reach the
 front."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from nas.cli import main
-from nas.errors import NasError
-from nas.record import read_records
-from nas.rungs import RUNG_MIN_TRIALS, RungResult, RungRule
-from nas.space import SPACES_DIR, load_space
+from nas.cli.main import main
+from nas.core.errors import NasError
+from nas.study.record import read_records
+from nas.study.rungs import RUNG_MIN_TRIALS, RungResult, RungRule
+from nas.study.space import SPACES_DIR, load_space
 from tests.conftest import search_argv
 
 RULE = RungRule((5, 10, 20), (0.03, 0.02, 0.01))
@@ -120,9 +120,9 @@ def test_stopped_trials_count_towards_trials_and_stay_off_the_front(rung_study, 
 def test_stopped_trials_are_shown_as_stopped_with_their_configuration(rung_study, tmp_path):
     import csv
 
-    from nas.memory import Budget
-    from nas.pareto import STOPPED, front_plot_data
-    from nas.report import summarize_study, trial_line, write_front_files
+    from nas.device.memory import Budget
+    from nas.report.report import summarize_study, trial_line, write_front_files
+    from nas.study.pareto import STOPPED, front_plot_data
 
     _, records = rung_study
     stopped = [r for r in records if r.stopped]

@@ -18,19 +18,19 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas import limits
-from nas.cli import main
-from nas.data import load_split
-from nas.errors import NasError
-from nas.features import FeatureCache, FeatureConfig, Normaliser, build_feature_set
-from nas.intmodel import from_float_model
-from nas.memory import Budget, memory_breakdown
-from nas.record import TrialRecord
-from nas.search import OverBudget, make_sampler, open_study, sample_candidate
-from nas.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
-from nas.stats import Accuracy
-from nas.study import SearchOptions, StudyLocation
-from nas.train import load_checkpoint, model_from_checkpoint
+from nas.cli.main import main
+from nas.core import limits
+from nas.core.errors import NasError
+from nas.core.stats import Accuracy
+from nas.data.dataset import load_split
+from nas.device.memory import Budget, memory_breakdown
+from nas.engine.intmodel import from_float_model
+from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set
+from nas.study.optimize import OverBudget, make_sampler, open_study, sample_candidate
+from nas.study.record import TrialRecord
+from nas.study.settings import SearchOptions, StudyLocation
+from nas.study.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
+from nas.training.train import load_checkpoint, model_from_checkpoint
 from tests.conftest import REPO, search_argv
 
 
@@ -53,7 +53,8 @@ def test_default_space_sets_every_key_and_ships_with_the_package():
     assert {f"{table}.{key}" for table, keys in document.items() for key in keys} == set(load_space().values())
     assert DEFAULT_SPACE.parent.parent == Path(__import__("nas").__file__).parent
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "nas.spaces" in setuptools["packages"] and any(DEFAULT_SPACE.match(p) for p in setuptools["package-data"]["nas.spaces"])
+    assert "nas" in setuptools["packages"]["find"]["include"]
+    assert any(DEFAULT_SPACE.match(f"nas/{p}") for p in setuptools["package-data"]["nas"])
     assert (REPO / "search_spaces" / "default.toml").resolve() == DEFAULT_SPACE.resolve()
 
 
@@ -337,8 +338,8 @@ def test_budget_too_small_for_anything(subset, tmp_path, capsys):
 
 def test_a_budget_only_some_shapes_fit_is_searched_within_them():
     """Between nothing and everything: the size axis starts at the smallest configuration that fits."""
-    from nas.search import search_size_range
-    from nas.sizes import smallest_configuration_bytes
+    from nas.study.optimize import search_size_range
+    from nas.study.sizes import smallest_configuration_bytes
 
     space = load_space(DEFAULT_SPACE)
     smallest = smallest_configuration_bytes(space, Budget(36 * 1024))
@@ -387,7 +388,7 @@ def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(
     """At start, a trial whose heartbeat stopped (its worker was killed, on any host) is failed and
     queued again with its parameters; a trial another host is running (a recent heartbeat) is left
     alone: the search no longer fails every running trial."""
-    from nas.search import open_study, start_search
+    from nas.study.optimize import open_study, start_search
 
     options = SearchOptions(
         budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("h", None, tmp_path), heartbeat_s=1
@@ -415,8 +416,8 @@ def test_a_dead_process_on_this_host_has_its_trial_queued_again_at_once(subset, 
     here, and one of another host (whose processes cannot be seen), keep running."""
     import socket
 
-    from nas.liveness import WORKER_ATTR, this_worker
-    from nas.search import open_study, start_search
+    from nas.study.liveness import WORKER_ATTR, this_worker
+    from nas.study.optimize import open_study, start_search
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # reaped: its pid names no process
@@ -448,7 +449,7 @@ def test_a_dead_process_on_this_host_has_its_trial_queued_again_at_once(subset, 
 
 def test_a_reused_pid_is_a_dead_worker():
     """The pid alone could name a new process: the start time recorded with it tells them apart."""
-    from nas.liveness import is_gone, this_worker
+    from nas.study.liveness import is_gone, this_worker
 
     me = this_worker()
     assert not is_gone(me)
@@ -461,7 +462,7 @@ def test_two_workers_finish_exactly_the_trials_asked(tmp_path):
     --trials 5 finish 5 trials, not 6 (the last worker to finish used to start one more)."""
     import threading
 
-    from nas.search import run_trials
+    from nas.study.optimize import run_trials
 
     storage = f"sqlite:///{tmp_path / 'count.db'}"
     optuna.create_study(storage=storage, study_name="c", directions=["maximize", "minimize"])
@@ -545,7 +546,7 @@ def test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly(monkeyp
     """Ctrl-C in the middle of Optuna's write can surface as the storage's own error, raised while
     handling the KeyboardInterrupt: the worker still exits with 130 and no traceback; any other
     error still propagates."""
-    import nas.search
+    import nas.study.optimize
 
     def interrupted_write(setup):
         try:
@@ -553,23 +554,23 @@ def test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly(monkeyp
         except KeyboardInterrupt:
             raise RuntimeError("this session is in an inactive transaction") from None  # the context stays
 
-    monkeypatch.setattr(nas.search, "run_worker", interrupted_write)
+    monkeypatch.setattr(nas.study.optimize, "run_worker", interrupted_write)
     with pytest.raises(SystemExit) as stopped:
-        nas.search._worker_main(None, None)
+        nas.study.optimize._worker_main(None, None)
     assert stopped.value.code == 130
 
     def broken(setup):
         raise RuntimeError("a real bug")
 
-    monkeypatch.setattr(nas.search, "run_worker", broken)
+    monkeypatch.setattr(nas.study.optimize, "run_worker", broken)
     with pytest.raises(RuntimeError, match="a real bug"):
-        nas.search._worker_main(None, None)
+        nas.study.optimize._worker_main(None, None)
 
 
 def test_ctrl_c_never_lands_inside_a_storage_read(subset, tmp_path):
     """SIGINT arriving while the main process reads the study (for the progress line) only marks
     the run interrupted: the read completes (no driver traceback), and the run stops as interrupted."""
-    from nas.search import SearchInterrupted, run_workers, start_search
+    from nas.study.optimize import SearchInterrupted, run_workers, start_search
 
     options = SearchOptions(
         budget=Budget(4096),
@@ -595,9 +596,9 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
     """A stop signal that arrives while Optuna creates the next trial and runs the sampler (outside
     the objective, where Optuna would not fail the trial) waits until the trial may be cut short:
     the worker exits with 130, the trial is failed, and none is left "running"."""
-    import nas.search
-    from nas.interrupts import StopSignal
-    from nas.search import WorkerSetup, start_search
+    import nas.study.optimize
+    from nas.study.interrupts import StopSignal
+    from nas.study.optimize import WorkerSetup, start_search
 
     options = SearchOptions(
         budget=Budget(1 << 20),  # every smoke configuration fits: trial 1 reaches the training
@@ -614,13 +615,13 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
                 os.kill(os.getpid(), signal.SIGINT)
             super().before_trial(study, trial)
 
-    monkeypatch.setattr(nas.search, "make_sampler", lambda seed, kind="tpe": SignalWhileAsking(seed=seed))
-    monkeypatch.setattr(nas.search, "STOP", StopSignal())  # a fresh one: the handler keeps state
+    monkeypatch.setattr(nas.study.optimize, "make_sampler", lambda seed, kind="tpe": SignalWhileAsking(seed=seed))
+    monkeypatch.setattr(nas.study.optimize, "STOP", StopSignal())  # a fresh one: the handler keeps state
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        nas.search.STOP.install()
+        nas.study.optimize.STOP.install()
         with pytest.raises(SystemExit) as stopped:
-            nas.search._worker_main(WorkerSetup(options, str(subset), str(tmp_path / "cache")), None)
+            nas.study.optimize._worker_main(WorkerSetup(options, str(subset), str(tmp_path / "cache")), None)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -630,8 +631,8 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
 
 
 def test_quick_is_its_own_study_trained_shorter_and_never_confirmed():
-    from nas.cli import search_options
-    from nas.options import build_parser
+    from nas.cli.main import search_options
+    from nas.cli.options import build_parser
 
     args = build_parser().parse_args(["search", "--budget-kb", "36", "--quick"])
     quick = search_options(args)

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from nas.stats import Z_95, Accuracy, mean_interval
+from nas.core.stats import Z_95, Accuracy, mean_interval
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data import list_recordings, make_split, read_all
-from nas.features import FeatureCache, FeatureConfig, build_feature_set
-from nas.models import ModelConfig, RecurrentClassifier, count_parameters
-from nas.train import TrainConfig, load_checkpoint, model_from_checkpoint, predict_logits, train_model
+from nas.data.dataset import list_recordings, make_split, read_all
+from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
+from nas.model.models import ModelConfig, RecurrentClassifier, count_parameters
+from nas.training.train import TrainConfig, load_checkpoint, model_from_checkpoint, predict_logits, train_model
 
 CPU = torch.device("cpu")
 
