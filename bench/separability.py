@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nas.core.stats import mean_interval
 from nas.data.dataset import fold_speakers
+from nas.study.confirm import DEFAULT_CONFIRM_FOLDS
 
 RESULTS = Path(__file__).parent / "results"
 CONFIRM_FOLDS = 2  # nas.study.confirm.DEFAULT_CONFIRM_FOLDS: the folds every confirmed point gets
@@ -57,7 +58,7 @@ def compare(view: str, large: dict, small: dict) -> dict:
 
 def main() -> int:
     all_speakers = sorted({run["speaker"] for run in json.loads((RESULTS / "crossval-36kb.json").read_text())["folds"]})
-    confirm_folds = set(fold_speakers(all_speakers, CONFIRM_FOLDS))
+    confirm_folds = set(fold_speakers(all_speakers, DEFAULT_CONFIRM_FOLDS))
     rows = [
         compare("official validation (300 files), seeds 0-2", official("36kb", "val"), official("8kb", "val")),
         compare("official test (300 files), seeds 0-2", official("36kb", "test"), official("8kb", "test")),
