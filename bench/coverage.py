@@ -14,12 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from nas.study.optimize import load_existing_study, search_size_range
 from nas.study.pareto import pareto_front
 from nas.study.record import read_records
 from nas.study.settings import StudyLocation
 from nas.study.sizes import upper_half_share
 from nas.study.space import load_space, resolve_space_path
+from nas.study.storage import load_existing_study
+from nas.study.trials import search_size_range
 
 
 def coverage(study_db: Path, space_name: str | None = None) -> dict:

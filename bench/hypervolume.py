@@ -20,11 +20,11 @@ import sys
 from pathlib import Path
 
 from nas.cli.main import main as nas_main
-from nas.study.optimize import load_existing_study
 from nas.study.pareto import front_hypervolume
 from nas.study.record import read_records
 from nas.study.settings import StudyLocation
 from nas.study.space import DEFAULT_SPACE
+from nas.study.storage import load_existing_study
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ question "which sampler setting finds a better front in 30 trials" on many seeds
   are standard normals correlated as the measured trials' out-of-bag residuals are (a trial
   ahead of its configuration's mean at epoch 5 tends to stay ahead, but not fully: the first
   version drew one z for all fidelities, which made every early stop look safe).
-- Simulation: the real `nas.study.optimize.sample_candidate` (the real space, budget and memory model,
+- Simulation: the real `nas.study.trials.sample_candidate` (the real space, budget and memory model,
   so byte counts are exact), the real rung rule (`nas.study.rungs.RungRule`), one worker; a stopped
   trial ends PRUNED as in a search. The score is the validation hypervolume of the trained trials
   (`nas.study.pareto.hypervolume`), as bench/searches.py reports it.
@@ -51,12 +51,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from nas.device.memory import Budget  # noqa: E402
-from nas.study.optimize import OverBudget, make_sampler, sample_candidate  # noqa: E402
 from nas.study.pareto import hypervolume  # noqa: E402
 from nas.study.record import TrialRecord, read_records  # noqa: E402
 from nas.study.rungs import RungResult  # noqa: E402
 from nas.study.settings import DEFAULT_TRIALS  # noqa: E402
 from nas.study.space import DEFAULT_SPACE, load_space  # noqa: E402
+from nas.study.trials import OverBudget, make_sampler, sample_candidate  # noqa: E402
 
 RESULTS = BENCH / "results" / "sampler_surrogate.json"
 STUDIES = ["/tmp/nas-bench-studies/results/*/study.db"]
@@ -198,7 +198,7 @@ def tpe(seed: int, startup: int = 10, **settings) -> optuna.samplers.BaseSampler
     return optuna.samplers.TPESampler(seed=seed, **options)
 
 
-# name -> (trials, sampler for a seed, rungs on). "default" is what nas.study.optimize.make_sampler builds today.
+# name -> (trials, sampler for a seed, rungs on). "default" is what nas.study.trials.make_sampler builds today.
 CHECKS = {
     "default (tpe)": (30, lambda seed: make_sampler(seed, "tpe"), True),
     "nsga2": (30, lambda seed: make_sampler(seed, "nsga2"), True),

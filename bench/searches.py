@@ -73,10 +73,10 @@ def done_runs() -> list[dict]:
 def measure(run: dict, tree: Path, data_dir: Path, cache_dir: Path, scratch: Path) -> dict:
     """One `nas search` in `tree`, timed; then its study read with this tree's reports."""
     from nas.device.memory import Budget
-    from nas.study.optimize import load_existing_study
     from nas.study.pareto import front_hypervolume, pareto_front
     from nas.study.record import read_records
     from nas.study.settings import StudyLocation
+    from nas.study.storage import load_existing_study
 
     study = f"{run['label']}-{run['sampler']}-{run['trials']}-s{run['seed']}"
     results = scratch / "results"
@@ -120,10 +120,11 @@ def confirm_old_study(study: str, results: Path, data_dir: Path, cache_dir: Path
 
     from nas.device.memory import Budget
     from nas.study.confirm import ConfirmSettings, plan_confirmation, run_confirmation, store_run
-    from nas.study.optimize import load_existing_study, search_size_range
     from nas.study.record import read_records
     from nas.study.settings import StudyLocation
     from nas.study.space import load_space
+    from nas.study.storage import load_existing_study
+    from nas.study.trials import search_size_range
 
     loaded, settings = load_existing_study(StudyLocation(study, None, results))
     space = load_space()
@@ -178,9 +179,9 @@ def measure_confirmed(run: dict, tree: Path, data_dir: Path, cache_dir: Path, sc
 
     from nas.device.memory import Budget
     from nas.study.confirm import confirmed_points, select_confirmed
-    from nas.study.optimize import load_existing_study
     from nas.study.record import read_records
     from nas.study.settings import StudyLocation
+    from nas.study.storage import load_existing_study
 
     study = f"{run['label']}-s{run['seed']}"
     results = scratch / "results"

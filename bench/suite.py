@@ -89,7 +89,8 @@ def pruned_trial_ms(options, folder: Path, count: int) -> float:
     from dataclasses import replace
 
     from nas.device.memory import Budget
-    from nas.study.optimize import make_objective, make_sampler, open_study
+    from nas.study.storage import open_study
+    from nas.study.trials import make_objective, make_sampler
 
     tiny = replace(options, budget=Budget(64), location=replace(options.location, name="pruned", results_dir=folder))
     study = open_study(tiny)
@@ -102,7 +103,7 @@ def pruned_trial_ms(options, folder: Path, count: int) -> float:
 
 def fixed_configurations(options, count: int) -> list[dict]:
     """`count` configurations within the budget, drawn at random from the space (seed 0)."""
-    from nas.study.optimize import OverBudget, sample_candidate
+    from nas.study.trials import OverBudget, sample_candidate
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     params = []
@@ -120,7 +121,7 @@ def warm_cache(options, waveforms: dict, cache_dir: str) -> float:
     """Compute every front-end shape of the space (and its waveform copies) into the cache."""
     from nas.features.extract import FeatureCache
     from nas.study.estimate import trained_share
-    from nas.study.optimize import trial_recipe
+    from nas.study.trials import trial_recipe
 
     cache = FeatureCache.at(cache_dir)
     ordered = [waveforms[name] for name in sorted(waveforms)]

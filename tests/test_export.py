@@ -80,7 +80,7 @@ def test_export_by_trial_and_max_kb(study, capsys):
     [
         (["--trial", "99"], "--trial 99: no such trial in study 'e'"),
         (["--max-kb", "0.1"], "--max-kb 0.1: no finished trial fits"),
-        ([], "one of the arguments --trial --best --max-kb is required"),
+        ([], "one of the arguments --trial --best --max-kb --checkpoint is required"),
         (["--best", "--trial", "0"], "argument --trial: not allowed with argument --best"),
     ],
 )

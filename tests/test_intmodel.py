@@ -110,7 +110,7 @@ def test_integer_engine_agrees_with_fake_quant_on_real_frames(features, cell, qu
 
 
 def test_quantized_checkpoint_reloads_to_the_same_integer_model(features, tmp_path):
-    from nas.training.train import load_checkpoint, model_from_checkpoint
+    from nas.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     quant = QuantConfig.make("pow2", 4)
     path = tmp_path / "q.pt"

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from nas.cli.options import build_parser
+from nas.cli.main import build_parser
 from nas.core import limits
 from nas.core.errors import NasError
 from nas.device.memory import Budget, largest_hidden

@@ -16,7 +16,6 @@ from nas.model.formats import QuantConfig
 from nas.report.figures import front_figure
 from nas.report.report import summarize_study, write_front_files
 from nas.report.studypage import study_page
-from nas.study.optimize import DIRECTIONS, open_study
 from nas.study.pareto import (
     DOMINATED,
     FRONT,
@@ -35,6 +34,7 @@ from nas.study.pareto import (
 from nas.study.record import TrialRecord
 from nas.study.settings import SearchOptions, StudyLocation, StudySettings
 from nas.study.space import load_space
+from nas.study.storage import DIRECTIONS, open_study
 
 
 def trained(number: int, correct: int, hidden: int, test_correct: int | None = None) -> TrialRecord:

@@ -26,11 +26,12 @@ from nas.data.dataset import load_split
 from nas.device.memory import Budget, memory_breakdown
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set
-from nas.study.optimize import OverBudget, make_sampler, open_study, sample_candidate
 from nas.study.record import TrialRecord
 from nas.study.settings import SearchOptions, StudyLocation
 from nas.study.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
-from nas.training.train import load_checkpoint, model_from_checkpoint
+from nas.study.storage import open_study
+from nas.study.trials import OverBudget, make_sampler, sample_candidate
+from nas.training.checkpoint import load_checkpoint, model_from_checkpoint
 from tests.conftest import REPO, search_argv
 
 
@@ -338,8 +339,8 @@ def test_budget_too_small_for_anything(subset, tmp_path, capsys):
 
 def test_a_budget_only_some_shapes_fit_is_searched_within_them():
     """Between nothing and everything: the size axis starts at the smallest configuration that fits."""
-    from nas.study.optimize import search_size_range
     from nas.study.sizes import smallest_configuration_bytes
+    from nas.study.trials import search_size_range
 
     space = load_space(DEFAULT_SPACE)
     smallest = smallest_configuration_bytes(space, Budget(36 * 1024))
@@ -388,7 +389,8 @@ def test_a_dead_workers_trial_is_failed_and_queued_again_and_a_live_one_is_left(
     """At start, a trial whose heartbeat stopped (its worker was killed, on any host) is failed and
     queued again with its parameters; a trial another host is running (a recent heartbeat) is left
     alone: the search no longer fails every running trial."""
-    from nas.study.optimize import open_study, start_search
+    from nas.study.optimize import start_search
+    from nas.study.storage import open_study
 
     options = SearchOptions(
         budget=Budget(4096), space=load_space(resolve_space_path("smoke")), location=StudyLocation("h", None, tmp_path), heartbeat_s=1
@@ -417,7 +419,8 @@ def test_a_dead_process_on_this_host_has_its_trial_queued_again_at_once(subset, 
     import socket
 
     from nas.study.liveness import WORKER_ATTR, this_worker
-    from nas.study.optimize import open_study, start_search
+    from nas.study.optimize import start_search
+    from nas.study.storage import open_study
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # reaped: its pid names no process
@@ -462,7 +465,7 @@ def test_two_workers_finish_exactly_the_trials_asked(tmp_path):
     --trials 5 finish 5 trials, not 6 (the last worker to finish used to start one more)."""
     import threading
 
-    from nas.study.optimize import run_trials
+    from nas.study.trials import run_trials
 
     storage = f"sqlite:///{tmp_path / 'count.db'}"
     optuna.create_study(storage=storage, study_name="c", directions=["maximize", "minimize"])
@@ -546,7 +549,7 @@ def test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly(monkeyp
     """Ctrl-C in the middle of Optuna's write can surface as the storage's own error, raised while
     handling the KeyboardInterrupt: the worker still exits with 130 and no traceback; any other
     error still propagates."""
-    import nas.study.optimize
+    import nas.study.worker
 
     def interrupted_write(setup):
         try:
@@ -554,17 +557,17 @@ def test_a_worker_stopped_by_ctrl_c_inside_a_storage_write_exits_quietly(monkeyp
         except KeyboardInterrupt:
             raise RuntimeError("this session is in an inactive transaction") from None  # the context stays
 
-    monkeypatch.setattr(nas.study.optimize, "run_worker", interrupted_write)
+    monkeypatch.setattr(nas.study.worker, "run_worker", interrupted_write)
     with pytest.raises(SystemExit) as stopped:
-        nas.study.optimize._worker_main(None, None)
+        nas.study.worker._worker_main(None, None)
     assert stopped.value.code == 130
 
     def broken(setup):
         raise RuntimeError("a real bug")
 
-    monkeypatch.setattr(nas.study.optimize, "run_worker", broken)
+    monkeypatch.setattr(nas.study.worker, "run_worker", broken)
     with pytest.raises(RuntimeError, match="a real bug"):
-        nas.study.optimize._worker_main(None, None)
+        nas.study.worker._worker_main(None, None)
 
 
 def test_ctrl_c_never_lands_inside_a_storage_read(subset, tmp_path):
@@ -596,9 +599,11 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
     """A stop signal that arrives while Optuna creates the next trial and runs the sampler (outside
     the objective, where Optuna would not fail the trial) waits until the trial may be cut short:
     the worker exits with 130, the trial is failed, and none is left "running"."""
-    import nas.study.optimize
+    import nas.study.trials
+    import nas.study.worker
     from nas.study.interrupts import StopSignal
-    from nas.study.optimize import WorkerSetup, start_search
+    from nas.study.optimize import start_search
+    from nas.study.worker import WorkerSetup
 
     options = SearchOptions(
         budget=Budget(1 << 20),  # every smoke configuration fits: trial 1 reaches the training
@@ -615,13 +620,15 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
                 os.kill(os.getpid(), signal.SIGINT)
             super().before_trial(study, trial)
 
-    monkeypatch.setattr(nas.study.optimize, "make_sampler", lambda seed, kind="tpe": SignalWhileAsking(seed=seed))
-    monkeypatch.setattr(nas.study.optimize, "STOP", StopSignal())  # a fresh one: the handler keeps state
+    monkeypatch.setattr(nas.study.worker, "make_sampler", lambda seed, kind="tpe": SignalWhileAsking(seed=seed))
+    fresh = StopSignal()  # a fresh one: the handler keeps state
+    monkeypatch.setattr(nas.study.worker, "STOP", fresh)
+    monkeypatch.setattr(nas.study.trials, "STOP", fresh)
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        nas.study.optimize.STOP.install()
+        fresh.install()
         with pytest.raises(SystemExit) as stopped:
-            nas.study.optimize._worker_main(WorkerSetup(options, str(subset), str(tmp_path / "cache")), None)
+            nas.study.worker._worker_main(WorkerSetup(options, str(subset), str(tmp_path / "cache")), None)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -631,8 +638,8 @@ def test_ctrl_c_while_optuna_asks_for_a_trial_leaves_no_trial_running(subset, tm
 
 
 def test_quick_is_its_own_study_trained_shorter_and_never_confirmed():
-    from nas.cli.main import search_options
-    from nas.cli.options import build_parser
+    from nas.cli.main import build_parser
+    from nas.cli.search import search_options
 
     args = build_parser().parse_args(["search", "--budget-kb", "36", "--quick"])
     quick = search_options(args)

@@ -10,10 +10,10 @@ import optuna
 
 from nas.core.stats import Accuracy
 from nas.device.memory import Budget
-from nas.study.optimize import SIZE_PARAM, make_objective, run_trials, sample_candidate, search_size_range
 from nas.study.record import TrialRecord
 from nas.study.sizes import BAND_ATTR, BAND_MIN_SHARE, SIZE_ATTR, SIZE_BANDS, SizeRange, deficit_band, upper_half_share
 from nas.study.space import load_space
+from nas.study.trials import SIZE_PARAM, make_objective, run_trials, sample_candidate, search_size_range
 
 BUDGET = Budget.from_kb(36)
 
@@ -87,7 +87,7 @@ def test_no_band_trial_is_queued_while_a_trial_waits():
     """A waiting trial (a dead worker's, queued again) runs next: a band trial queued beside it each
     time would keep as many trials waiting as there were when the run began, left over at its end
     (seen after kill -9 and a resume: two trials left waiting)."""
-    from nas.study.optimize import queue_band_quota
+    from nas.study.trials import queue_band_quota
 
     sizes = SizeRange(1000, 16000)
     study = optuna.create_study(directions=["maximize", "minimize"])

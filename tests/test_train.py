@@ -9,7 +9,8 @@ import torch
 from nas.data.dataset import list_recordings, make_split, read_all
 from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
 from nas.model.models import ModelConfig, RecurrentClassifier, count_parameters
-from nas.training.train import TrainConfig, load_checkpoint, model_from_checkpoint, predict_logits, train_model
+from nas.training.checkpoint import load_checkpoint, model_from_checkpoint
+from nas.training.train import TrainConfig, predict_logits, train_model
 
 CPU = torch.device("cpu")
 

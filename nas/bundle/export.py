@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nas import __version__
 from nas.bundle.readme import folder_readme
 from nas.core.errors import NasError
 from nas.core.stats import Accuracy, confusion_counts
+from nas.core.version import __version__
 from nas.data.dataset import OFFICIAL, Split, list_recordings, load_split, make_split, read_all
 from nas.device.cexport import generate
 from nas.device.compute import frame_cost
@@ -36,8 +36,9 @@ from nas.model.formats import QuantConfig
 from nas.study.confirm import ConfirmedPoint, confirmed_record, select_confirmed
 from nas.study.pareto import select_best
 from nas.study.record import TrialRecord
+from nas.training.checkpoint import load_checkpoint, model_from_checkpoint
 from nas.training.recipe import TrainConfig
-from nas.training.train import load_checkpoint, model_from_checkpoint
+from nas.training.scoring import SCORED_BY_ENGINE
 
 EXPORT_FORMAT = "nas-export-v1"
 
@@ -120,22 +121,68 @@ def checkpoint_configs(path: Path) -> tuple[ModelConfig, FeatureConfig, QuantCon
         raise NasError(f"{path}: not a complete export checkpoint ({type(error).__name__}: {error})") from None
 
 
+def trial_export_source(record: TrialRecord) -> ExportSource:
+    """A study trial as an export's source: its checkpoint and the integer engine's scores."""
+    accuracy = {
+        "scored_by": record.scored_by,
+        "val_correct": record.val.correct,
+        "val_total": record.val.total,
+        "test_correct": record.test.correct,
+        "test_total": record.test.total,
+    }
+    return ExportSource(Path(record.checkpoint or ""), accuracy, record.number, f"--trial {record.number}")
+
+
 def export_trial(
     record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True, confirmed: dict | None = None
 ) -> dict:  # fmt: skip
-    """Write the export folder for one trial from its saved checkpoint (no retraining). With the
-    integer front-end: the streaming C (PCM in), its Makefile, a WAV example and, given the data,
-    golden vectors; `measure` compiles it with the compilers that are installed (host gcc,
-    arm-none-eabi-gcc, QEMU) and writes what they measure into model.json and the README.
+    """Write the export folder for one trial from its saved checkpoint (no retraining).
     `confirmed` (nas.study.confirm.ConfirmedPoint.to_dict) is a confirmed point's means over seeds, of
     which `record` holds the exported seed's checkpoint and scores."""
-    checkpoint = load_checkpoint(Path(record.checkpoint or ""))
+    return export_checkpoint(trial_export_source(record), out_dir, data_dir, measure, confirmed)
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What an export is made from: a checkpoint and the integer engine's scores of that model."""
+
+    checkpoint: Path
+    accuracy: dict  # scored_by, val_correct, val_total, test_correct, test_total
+    trial: int | None  # the study trial, or None for a checkpoint of `nas train`
+    named_by: str  # the option that chose it, for messages
+
+
+def checkpoint_source(path: Path) -> ExportSource:
+    """`nas export --checkpoint PATH`: a checkpoint written by `nas train` (seedN.pt), with the
+    integer engine's scores that training stored in it."""
+    metrics = load_checkpoint(path).get("metrics")
+    if metrics is None:
+        raise NasError(
+            f"--checkpoint {path}: holds no final scores (its training did not finish); finish it with: nas train --resume {path}"
+        )
+    if "int_val_correct" not in metrics:
+        raise NasError(
+            f"--checkpoint {path}: a float32 model has no integer model to export; expected one trained with --weights fixed or pow2"
+        )
+    accuracy = {"scored_by": SCORED_BY_ENGINE}
+    accuracy |= {f"{part}_{count}": metrics[f"int_{part}_{count}"] for part in ("val", "test") for count in ("correct", "total")}
+    return ExportSource(path, accuracy, None, f"--checkpoint {path}")
+
+
+def export_checkpoint(
+    source: ExportSource, out_dir: Path, data_dir: Path | None = None, measure: bool = True, confirmed: dict | None = None
+) -> dict:  # fmt: skip
+    """Write the export folder from a checkpoint (no retraining). With the integer front-end: the
+    streaming C (PCM in), its Makefile, a WAV example and, given the data, golden vectors;
+    `measure` compiles it with the compilers that are installed (host gcc, arm-none-eabi-gcc, QEMU)
+    and writes what they measure into model.json and the README."""
+    checkpoint = load_checkpoint(source.checkpoint)
     model = model_from_checkpoint(checkpoint)
     model_config = ModelConfig(**checkpoint["model_config"])
     quant = QuantConfig(**checkpoint["quant_config"])
     feature_config = FeatureConfig(**checkpoint["feature_config"])
     if not quant.quantized:
-        raise NasError(f"--trial {record.number}: a float32 trial has no integer model to export; expected a fixed or pow2 trial")
+        raise NasError(f"{source.named_by}: a float32 model has no integer model to export; expected a fixed or pow2 one")
     engine = from_float_model(model, quant)
     data = pack(engine)
     device_features = feature_config.on_device
@@ -143,9 +190,9 @@ def export_trial(
     normaliser = Normaliser.from_dict(checkpoint["normaliser"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "weights.bin").write_bytes(data)
-    header, source = generate(engine, device_features, normaliser.constants() if device_features else None)
+    header, c_source = generate(engine, device_features, normaliser.constants() if device_features else None, packed=data)
     (out_dir / "model.h").write_text(header)
-    (out_dir / "model.c").write_text(source)
+    (out_dir / "model.c").write_text(c_source)
     golden = None
     if device_features is not None:
         write_project(out_dir)
@@ -163,7 +210,7 @@ def export_trial(
     )
     description = {
         "format": EXPORT_FORMAT,
-        "trial": record.number,
+        "trial": source.trial,
         "split": checkpoint.get("split", OFFICIAL),
         "model_config": model_config.to_dict(),
         "quant_config": quant.to_dict(),
@@ -194,13 +241,7 @@ def export_trial(
         "compiled": device,
         "golden_vectors": golden,
         "weights_bin_bytes": len(data),
-        "accuracy": {
-            "scored_by": record.scored_by,
-            "val_correct": record.val.correct,
-            "val_total": record.val.total,
-            "test_correct": record.test.correct,
-            "test_total": record.test.total,
-        },
+        "accuracy": source.accuracy,
         "confirmed": confirmed,
         "versions": {"nas": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
     }
@@ -284,6 +325,27 @@ class Evaluation:
 
     def confusion(self) -> list[list[int]]:
         return confusion_counts(self.labels, self.predicted, N_CLASSES)
+
+    def to_dict(self) -> dict:
+        """`nas evaluate --json`: the score, its check against model.json and the C, the confusion."""
+        accuracy = self.accuracy
+        c_check = None
+        if self.c_predicted is not None:
+            same = int((self.c_predicted == self.predicted).sum())
+            c_check = {"same_classes": same, "files": len(self.predicted), "logits_identical": self.c_logits_identical}
+        return {
+            "split": self.split,
+            "part": self.part,
+            "correct": accuracy.correct,
+            "total": accuracy.total,
+            "accuracy": accuracy.value,
+            "ci95": list(accuracy.interval()),
+            "reproduces_model_json": self.reproduces,
+            "trained_split": self.trained_split,
+            "files_trained_on": self.overlap,
+            "c": c_check,
+            "confusion": self.confusion(),
+        }
 
     def classification_report(self) -> str:
         from sklearn.metrics import classification_report

@@ -35,7 +35,7 @@ def folder_readme(description: dict) -> str:
     accuracy, features = description["accuracy"], description["feature_config"]
     streaming = features["frontend"] == "integer"
     lines = [
-        f"# nas export: trial {description['trial']}",
+        f"# nas export: trial {description['trial']}" if description["trial"] is not None else "# nas export: a nas train checkpoint",
         "",
         f"{model['cell'].upper()} {model['layers']}x{model['hidden']}, {model['n_input']} MFCC, {quant['weights']} {quant['weight_bits']}-bit weights, "
         f"{quant['state_bits']}-bit state"
@@ -75,7 +75,13 @@ def folder_readme(description: dict) -> str:
             "int digit = nas_classify(&stream);          /* any time; stream.logits holds 10 int32 logits (Q.12) */",
             "```",
         ]
-    lines += [
+    return "\n".join(lines + _memory_lines(description) + _compute_lines(description) + PORT_LINES) + "\n"
+
+
+def _memory_lines(description: dict) -> list[str]:
+    """Every byte of flash and RAM, beside what the compilers measured."""
+    memory = description["memory"]
+    lines = [
         "",
         "## Memory (bytes)",
         "",
@@ -105,7 +111,14 @@ def folder_readme(description: dict) -> str:
             f"\nThe model's flash lines sum to {memory['flash_bytes']:,} B and its struct to {memory['ram_bytes'] - memory['stack_bytes']:,} B; "
             f"the stack reserve is {memory['stack_bytes']} B. Code (.text) is not part of the budget."
         )
-    cost = description.get("compute_per_frame") or {}
+    return lines
+
+
+def _compute_lines(description: dict) -> list[str]:
+    """The compute model's operations per frame, and QEMU's instructions when it ran."""
+    cost, quant = description.get("compute_per_frame") or {}, description["quant_config"]
+    compiled = description.get("compiled") or {}
+    lines: list[str] = []
     if cost:
         lines += [
             "",
@@ -122,19 +135,22 @@ def folder_readme(description: dict) -> str:
                 f"- Cortex-M4 (QEMU {q['machine']}): about {q['instructions_per_frame']:,} instructions per frame; "
                 f"{q['golden_vectors_matching']}/{q['golden_vectors']} golden vectors give identical logits"
             )
-    lines += [
-        "",
-        "## What a port must reproduce",
-        "",
-        "- The initial state is zero (`nas_reset`), and frames are samples [k*hop, k*hop + n_fft): no centre padding.",
-        "- Normalisation is integer: q = clamp(round_shift((mfcc_q8 - mean_q8) * scale, 16), int16), constants in `model.json` "
-        "→ `normaliser.integer` (and in `model.c`). round_shift(v, s) = (v + 2^(s-1)) >> s, an arithmetic shift.",
-        "- With `running` normalisation (`model.json` → `normaliser.running`), mfcc_q8 - mean_q8 also loses the utterance's "
-        "running mean before the scale: for frame t since `nas_reset`, count = min(t + 1 + prior_frames, max_frames), "
-        "m += div_round((c << 8) - m, count) (m int32, zero at reset; div_round rounds half away from zero), c -= round_shift(m, 8).",
-        "- The sigmoid table (129 int16 entries, Q0.15) is entry i = min(floor(32768 / (1 + exp(-i/16)) + 0.5), 32767); "
-        "tanh(x) = 2 sigmoid(2x) - 1 from the same table; between entries, linear interpolation rounded half up.",
-        "- `>>` on negative values must be an arithmetic shift (gcc, clang, armcc and IAR do so).",
-        "- Check a port with `make check` (host) or `make qemu`: every golden vector's logits must be identical.",
-    ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+# what any reimplementation of the C must do alike (docs/export.md has the details)
+PORT_LINES = [
+    "",
+    "## What a port must reproduce",
+    "",
+    "- The initial state is zero (`nas_reset`), and frames are samples [k*hop, k*hop + n_fft): no centre padding.",
+    "- Normalisation is integer: q = clamp(round_shift((mfcc_q8 - mean_q8) * scale, 16), int16), constants in `model.json` "
+    "→ `normaliser.integer` (and in `model.c`). round_shift(v, s) = (v + 2^(s-1)) >> s, an arithmetic shift.",
+    "- With `running` normalisation (`model.json` → `normaliser.running`), mfcc_q8 - mean_q8 also loses the utterance's "
+    "running mean before the scale: for frame t since `nas_reset`, count = min(t + 1 + prior_frames, max_frames), "
+    "m += div_round((c << 8) - m, count) (m int32, zero at reset; div_round rounds half away from zero), c -= round_shift(m, 8).",
+    "- The sigmoid table (129 int16 entries, Q0.15) is entry i = min(floor(32768 / (1 + exp(-i/16)) + 0.5), 32767); "
+    "tanh(x) = 2 sigmoid(2x) - 1 from the same table; between entries, linear interpolation rounded half up.",
+    "- `>>` on negative values must be an arithmetic shift (gcc, clang, armcc and IAR do so).",
+    "- Check a port with `make check` (host) or `make qemu`: every golden vector's logits must be identical.",
+]

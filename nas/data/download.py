@@ -73,8 +73,12 @@ def download(
         if report.ok:
             return report
         raise NasError(f"{dest}: already holds recordings that do not verify ({report.problems[0]}); pass --force to replace them")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as scratch:
+    try:  # before any download: a folder that cannot be written is refused at once
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        scratch_dir = tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-")
+    except OSError as error:
+        raise NasError(f"--dest {dest}: cannot write beside it in {dest.parent} ({error.strerror}); expected a writable folder") from None
+    with scratch_dir as scratch:
         archive = Path(scratch) / "fsdd.tar.gz"
         fetch(url, archive, on_progress)
         staged = Path(scratch) / "recordings"

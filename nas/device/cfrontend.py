@@ -89,34 +89,15 @@ def frontend_code(config: FeatureConfig, mean_q8: np.ndarray, scale: np.ndarray,
     saturated Q3.12 feature `q`) as `feature_type` to out[i]. The caller owns the scratch: re and
     im of N/2 int32 (the half-length FFT), logs of MELS int32. With "running" normalisation it is
     `frontend_frame(samples, re, im, logs, running, frame, out)`: the caller also owns the running
-    mean (COEFFICIENTS int32, zero at an utterance's start) and passes the frame's index in it."""
-    keeps_mean = running(config)
-    running_params = "int32_t *running, int32_t frame, " if keeps_mean else ""
-    running_step = (
-        f"""        {{ /* the utterance's running mean: count = min(frame + 1 + {RUNNING_PRIOR_FRAMES}, {RUNNING_MAX_FRAMES}) */
-            int32_t count = frame < {RUNNING_MAX_FRAMES - 1 - RUNNING_PRIOR_FRAMES}
-                ? frame + 1 + {RUNNING_PRIOR_FRAMES} : {RUNNING_MAX_FRAMES};
-            /* int32 throughout (64-bit division is a library call on a Cortex-M): |MFCC| <= 63 * 3.0103 dB * sqrt(MELS)
-               < 2^20 in Q8 (log2 of an energy < 63, orthonormal DCT rows, MELS <= 128), so |centred| < 2^21 and
-               centred * 2^{RUNNING_FRAC} and its difference from the mean stay under 2^30 */
-            running[i] += divide_round(centred * {1 << RUNNING_FRAC} - running[i], count);
-            centred -= (int32_t)rshift64(running[i], {RUNNING_FRAC});
-        }}
-"""
-        if keeps_mean
-        else ""
-    )
-    divide = (
-        """/* v / d rounded half away from zero (d > 0), as nas.features.frontend.divide_round */
-static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d); }
-
-"""
-        if keeps_mean
-        else ""
-    )
+    mean (COEFFICIENTS int32, zero at an utterance's start) and passes the frame's index in it.
+    Written by section: the tables, the FFT and log helpers, the frame."""
     tables = frontend_tables(config)
+    return _tables_code(config, tables, mean_q8, scale) + _helpers_code(config) + _frame_code(config, tables, feature_type, store)
+
+
+def _tables_code(config: FeatureConfig, tables, mean_q8: np.ndarray, scale: np.ndarray) -> str:
+    """The sizes and every constant table of the front-end, the normalisation's included."""
     n, bins, mels, coefficients = config.n_fft, config.n_fft // 2 + 1, config.n_mels, config.n_mfcc
-    bits = int(math.log2(n))
     offsets = np.concatenate([[0], np.cumsum([len(w) for w in tables.mel_weights])]).astype(int)
     weights = np.concatenate(tables.mel_weights) if offsets[-1] else np.zeros(1, np.uint16)
     return f"""#define N {n}
@@ -151,7 +132,13 @@ static const int32_t SCALE[COEFFICIENTS] = {{
 {c_array(scale)}
 }};
 
-static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))) >> s; }}
+"""
+
+
+def _helpers_code(config: FeatureConfig) -> str:
+    """Rounding shift, bit reversal, twiddles, the power of a bin and log2, as nas.features.frontend."""
+    bits = int(math.log2(config.n_fft))
+    return f"""static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))) >> s; }}
 
 static unsigned reverse_bits(unsigned i) {{
     unsigned r = 0;
@@ -192,7 +179,40 @@ static int32_t log2_q(int64_t v) {{
     return (int32_t)(((int64_t)e << {LOG_FRAC}) + rshift64(mantissa, {LOG_TABLE_FRAC - LOG_FRAC}));
 }}
 
-{divide}static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, {running_params}{feature_type} *out) {{
+"""
+
+
+def _frame_code(config: FeatureConfig, tables, feature_type: str, store: str) -> str:
+    """`frontend_frame`: window, FFT, mel energies and their log, DCT, normalisation (running or fixed)."""
+    keeps_mean = running(config)
+    running_params = "int32_t *running, int32_t frame, " if keeps_mean else ""
+    running_step = (
+        f"""        {{ /* the utterance's running mean: count = min(frame + 1 + {RUNNING_PRIOR_FRAMES}, {RUNNING_MAX_FRAMES}) */
+            int32_t count = frame < {RUNNING_MAX_FRAMES - 1 - RUNNING_PRIOR_FRAMES}
+                ? frame + 1 + {RUNNING_PRIOR_FRAMES} : {RUNNING_MAX_FRAMES};
+            /* int32 throughout (64-bit division is a library call on a Cortex-M): |MFCC| <= 63 * 3.0103 dB * sqrt(MELS)
+               < 2^20 in Q8 (log2 of an energy < 63, orthonormal DCT rows, MELS <= 128), so |centred| < 2^21 and
+               centred * 2^{RUNNING_FRAC} and its difference from the mean stay under 2^30 */
+            running[i] += divide_round(centred * {1 << RUNNING_FRAC} - running[i], count);
+            centred -= (int32_t)rshift64(running[i], {RUNNING_FRAC});
+        }}
+"""
+        if keeps_mean
+        else ""
+    )
+    divide = (
+        """/* v / d rounded half away from zero (d > 0), as nas.features.frontend.divide_round */
+static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d); }
+
+"""
+        if keeps_mean
+        else ""
+    )
+    signature = (
+        "static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, "
+        f"{running_params}{feature_type} *out)"
+    )
+    return f"""{divide}{signature} {{
     int i, j, m, span;
     for (i = 0; i < N; i++) {{ /* window, samples left-aligned for the FFT; even ones real, odd ones imaginary, bit-reversed */
         int32_t value = (int32_t)rshift64((int64_t)samples[i] * WINDOW[i <= N / 2 ? i : N - i], {tables.window_shift});

@@ -21,6 +21,7 @@ KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
 # 2: flash and RAM of the whole device (front-end, stream struct, stack); 1: weights, tables and state
 MEMORY_MODEL_VERSION = 2
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
+DEFAULT_BUDGET_SCOPE = BUDGET_SCOPES[0]
 
 
 # The parts of a breakdown, in the order every table and chart shows them: (key of `to_dict()`,

@@ -1,3 +1,5 @@
-"""Layer 7, study: the search (space, size bands, rungs, trials on an Optuna study, its settings and
-records, the Pareto front, confirmation, the pre-search estimate). May import the layers below.
+"""Layer 7, study: the search. Its space, size bands and rungs; one trial (`trials`) and the worker
+processes that run them (`worker`); the Optuna study in its storage (`storage`), its settings and
+what a run asks of them (`settings`, `request`); records, the Pareto front, confirmation, the
+pre-search estimate; a whole run (`optimize`). May import the layers below.
 """

@@ -28,6 +28,7 @@ from nas.core.stats import Accuracy, mean_interval
 from nas.device.memory import Budget
 from nas.study.pareto import dominates, pareto_front
 from nas.study.record import TrialRecord
+from nas.training.recipe import with_train_threads
 from nas.training.scoring import SCORED_BY_ENGINE, SCORED_BY_FLOAT
 
 CONFIRM_ATTR = "confirm"  # study user attributes "confirm:<trial>:<split>:<seed>": one finished run each
@@ -292,7 +293,7 @@ class ConfirmTask:
 def study_recipe(space_values: dict):
     """The recipe a study's confirmation trains with: the study's space's epochs, patience and
     copies (its top fidelity, which a --quick study's trials do not reach) with the default
-    recipe's other values, as nas.study.optimize.trial_recipe. For the default space that is the full
+    recipe's other values, as nas.study.trials.trial_recipe. For the default space that is the full
     recipe, `nas train`'s defaults."""
     from nas.training.recipe import TrainConfig
 
@@ -319,15 +320,14 @@ def checkpoint_path(task: ConfirmTask) -> Path | None:
     return Path(task.checkpoint_dir) / f"trial-{task.job.trial:04d}-seed-{task.job.seed}" / "model.pt"
 
 
+@with_train_threads
 def run_task(task: ConfirmTask) -> ConfirmRun:
     """Train and score one run in this process (integer engine for a quantized model)."""
     import torch
 
     from nas.features.extract import FeatureCache, load_features
-    from nas.training.recipe import TRAIN_THREADS
     from nas.training.train import train_model
 
-    torch.set_num_threads(TRAIN_THREADS)
     started = time.perf_counter()
     job, record = task.job, task.record
     config = task.recipe

@@ -87,7 +87,7 @@ def _wall_seconds(trials: int, share: float, trial_seconds: float, parallel: int
 
 def trained_share(options: SearchOptions, samples: int = SPACE_SAMPLES) -> tuple[float, list]:
     """The share of randomly sampled configurations within the budget, and those configurations."""
-    from nas.study.optimize import OverBudget, sample_candidate
+    from nas.study.trials import OverBudget, sample_candidate
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=options.seed))
     fitting = []
@@ -118,8 +118,8 @@ def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int
     import torch
 
     from nas.features.extract import FeatureSet, Normaliser
-    from nas.study.optimize import trial_recipe
-    from nas.training.recipe import TRAIN_THREADS
+    from nas.study.trials import trial_recipe
+    from nas.training.recipe import train_threads
     from nas.training.train import train_model
 
     rng = np.random.default_rng(0)
@@ -130,17 +130,12 @@ def time_candidate(candidate, options: SearchOptions, counts: dict[str, list[int
     parts = {name: (normaliser.apply_all(frames), np.arange(len(frames)) % N_DIGITS) for name, frames in raw.items()}
     features = FeatureSet(candidate.features, normaliser, parts)
     config = replace(trial_recipe(options, candidate.learning_rate, 0), epochs=2, warmup_epochs=1, wave_copies=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
-        with tempfile.TemporaryDirectory() as folder:  # a trial writes its checkpoint every epoch: so does this
-            started = time.perf_counter()
-            result = train_model(
-                features, candidate.model, config, torch.device("cpu"), checkpoint_path=Path(folder) / "model.pt", quant=candidate.quant
-            )
-            total = time.perf_counter() - started
-    finally:
-        torch.set_num_threads(threads)
+    with train_threads(), tempfile.TemporaryDirectory() as folder:  # a trial writes its checkpoint every epoch: so does this
+        started = time.perf_counter()
+        result = train_model(
+            features, candidate.model, config, torch.device("cpu"), checkpoint_path=Path(folder) / "model.pt", quant=candidate.quant
+        )
+        total = time.perf_counter() - started
     epoch = result.history[-1].seconds  # the second epoch: past the first call's warm-up
     fixed = max(0.0, total - sum(r.seconds for r in result.history))
     return share * epoch, share * fixed
@@ -150,7 +145,7 @@ def feature_work(options: SearchOptions, fitting: list, waveforms: dict, cache) 
     """(seconds on one core, passes) to compute the features of the sampled front-end shapes that
     the cache (a `FeatureCache`) does not hold: the recordings and each waveform copy."""
     from nas.features.extract import compute_frames, copy_frames
-    from nas.study.optimize import trial_recipe
+    from nas.study.trials import trial_recipe
 
     if not waveforms or not fitting:
         return 0.0, 0

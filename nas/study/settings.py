@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nas.core.urls import mask_passwords
 from nas.data.dataset import OFFICIAL
 from nas.device.memory import KB, MEMORY_MODEL_VERSION, Budget
 from nas.study.confirm import ConfirmSettings
@@ -53,6 +54,11 @@ class StudyLocation:
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
 
+    @property
+    def display_url(self) -> str:
+        """The storage URL to print, log or write to a report: its password masked."""
+        return mask_passwords(self.storage_url)
+
 
 @dataclass(frozen=True)
 class StudySettings:
@@ -77,28 +83,44 @@ class StudySettings:
     def budget(self) -> Budget:
         return Budget(self.budget_bytes, self.budget_scope, self.flash_bytes, self.ram_bytes)
 
-    def difference(self, other: StudySettings) -> str | None:
-        """The first setting in which `other` differs from this one: the option and both values."""
+    def differences(self, other: StudySettings) -> list[str]:
+        """Every setting in which `other` differs from this one: the option and both values."""
+        found = []
         if other.budget_bytes != self.budget_bytes:
             stored, asked = (f"{b / KB:g} ({b:,} B)" for b in (self.budget_bytes, other.budget_bytes))
-            return f"--budget-kb {stored}, not {asked}"
+            found.append(f"--budget-kb {stored}, not {asked}")
         if other.memory_model != self.memory_model:
-            return f"memory model version {self.memory_model}, not {other.memory_model} (start a new --study)"
-        options = [("--budget-scope", "budget_scope"), ("--flash-kb", "flash_bytes"), ("--ram-kb", "ram_bytes"), ("--weights", "weights")]
-        options += [("--split", "split"), ("--speaker-folds", "speaker_folds")]
+            found.append(f"memory model version {self.memory_model}, not {other.memory_model} (start a new --study)")
         if other.quick != self.quick:
             kinds = ("a --quick study", "a full study (without --quick)")
             stored, asked = kinds if self.quick else kinds[::-1]
-            return f"{stored}, not {asked}"
-        for option, name in [*options, ("--seed", "seed"), ("--sampler", "sampler")]:
+            found.append(f"{stored}, not {asked}")
+        for option, name in STORED_OPTIONS:
             if getattr(other, name) != getattr(self, name):
-                return f"{option} {getattr(self, name)}, not {getattr(other, name)}"
+                found.append(f"{option} {getattr(self, name)}, not {getattr(other, name)}")
         for key in self.space:
             if key not in other.space:  # a key of an older nas (a study stores its space's values)
-                return f"a --space with {key} = {self.space[key]}, a key this version no longer has (start a new --study)"
-            if other.space[key] != self.space[key]:
-                return f"a --space with {key} = {self.space[key]}, not {other.space[key]}"
-        return None
+                found.append(f"a --space with {key} = {self.space[key]}, a key this version no longer has (start a new --study)")
+            elif other.space[key] != self.space[key]:
+                found.append(f"a --space with {key} = {self.space[key]}, not {other.space[key]}")
+        return found
+
+    def difference(self, other: StudySettings) -> str | None:
+        """The first of `differences`, or None."""
+        return next(iter(self.differences(other)), None)
+
+
+# (option, StudySettings field) of the settings a resume may leave out or must repeat unchanged
+STORED_OPTIONS = (
+    ("--budget-scope", "budget_scope"),
+    ("--flash-kb", "flash_bytes"),
+    ("--ram-kb", "ram_bytes"),
+    ("--weights", "weights"),
+    ("--split", "split"),
+    ("--speaker-folds", "speaker_folds"),
+    ("--seed", "seed"),
+    ("--sampler", "sampler"),
+)
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,18 @@ def load_space(path: Path | None = None) -> SearchSpace:
     return space
 
 
+def space_from_values(values: dict, source: str) -> SearchSpace:
+    """The space a study stored (`SearchSpace.values`), checked as a file's would be; `source`
+    names where it came from in messages."""
+    missing = [name for name in _SCHEMA if name not in values]
+    if missing:
+        raise NasError(f"{source}: the space lacks {', '.join(missing)}; expected every key of {DEFAULT_SPACE}")
+    fields: dict = {}
+    for name in _SCHEMA:
+        fields |= _parse(Path(source), name, values[name])
+    return SearchSpace(**fields, source=source)
+
+
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise NasError(

@@ -1,3 +1,4 @@
 """Layer 6, training: the training recipe (TrainConfig), quantization-aware training scored by the
-integer engine, and leave-one-speaker-out cross-validation. May import the layers below.
+integer engine (`train`), checkpoints, several seeds (`seeds`) and leave-one-speaker-out
+cross-validation. May import the layers below.
 """

@@ -21,7 +21,7 @@ from nas.data.dataset import list_recordings, speakers
 from nas.features.extract import FeatureConfig
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
-from nas.training.recipe import TRAIN_THREADS, TrainConfig
+from nas.training.recipe import TrainConfig, with_train_threads
 from nas.training.scoring import SCORED_BY_ENGINE, SCORED_BY_FLOAT
 
 DEFAULT_CROSSVAL_DIR = Path("results") / "crossval"
@@ -84,6 +84,7 @@ class FoldResult:
         }
 
 
+@with_train_threads
 def run_fold(plan: CrossValPlan, speaker: str, seed: int) -> FoldResult:
     """Train and score one fold and seed (in the calling process)."""
     import torch
@@ -91,7 +92,6 @@ def run_fold(plan: CrossValPlan, speaker: str, seed: int) -> FoldResult:
     from nas.features.extract import FeatureCache, load_features
     from nas.training.train import train_model
 
-    torch.set_num_threads(TRAIN_THREADS)
     started = time.perf_counter()
     split, features = load_features(
         plan.data_dir,

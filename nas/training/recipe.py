@@ -6,12 +6,40 @@ docs/training.md records how the defaults were chosen on the validation split.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 
 from nas.core import limits
 from nas.core.errors import NasError
 
 TRAIN_THREADS = 1  # torch threads of a training run: as fast as two for these models, and repeatable
+
+
+@contextlib.contextmanager
+def train_threads() -> Iterator[None]:
+    """TRAIN_THREADS torch threads inside the block, the caller's count again after it: a library
+    call leaves the process's global state as it found it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def with_train_threads(function: Callable) -> Callable:
+    """`function` run inside `train_threads()`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with train_threads():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
