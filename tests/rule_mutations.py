@@ -65,7 +65,7 @@ BUGS = [
     ("best weights not copied", "nas/training/train.py", "state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}",
      "state.best_state = model.state_dict()", ["tests/test_train.py"]),
     ("Wilson interval with z = 1.645", "nas/core/stats.py", "Z_95 = 1.959963984540054", "Z_95 = 1.6448536269514722", ["tests/test_stats.py"]),
-    ("Wald half-width", "nas/core/stats.py", "math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n))", "math.sqrt(p * (1 - p) / n)",
+    ("Clopper-Pearson instead of Wilson", "nas/core/stats.py", 'method="wilson"', 'method="exact"',
      ["tests/test_stats.py"]),
     ("pow2 scale rounded down", "nas/model/quant.py", "round(math.log2(max_abs))", "math.floor(math.log2(max_abs))", ["tests/test_quant.py"]),
     # one definition of each limit
@@ -313,6 +313,11 @@ BUGS = [
      [f"{API}::test_importing_nas_changes_no_global_state"]),
     ("a library call leaves torch's threads changed", "nas/training/recipe.py", "        torch.set_num_threads(before)\n", "        pass\n",
      [f"{API}::test_a_library_call_leaves_torch_threads_as_it_found_them"]),
+    ("a module over 400 lines", "nas/core/version.py", '__version__ = "0.1.0"\n', '__version__ = "0.1.0"\n' + "# padding\n" * 400,
+     ["tests/test_architecture.py::test_no_module_is_over_400_lines"]),
+    ("a function over 100 lines", "nas/core/urls.py", '    """`text` with the password of every URL in it replaced by MASK."""\n',
+     '    """`text` with the password of every URL in it replaced by MASK."""\n' + "    pass\n" * 100,
+     ["tests/test_architecture.py::test_no_function_is_over_100_lines"]),
 ]  # fmt: skip
 
 

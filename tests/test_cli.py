@@ -47,10 +47,9 @@ def bad_data(tmp_path, fsdd_dir):
     ("make_bad", "expected"),
     [
         (lambda d: (d / "1_bad_0.wav").write_bytes((d / "1_george_0.wav").read_bytes()[:-501]), "1_bad_0.wav: truncated WAV"),
-        (lambda d: (d / "1_bad_0.wav").write_text("hello"), "1_bad_0.wav: not a readable WAV file"),
+        (lambda d: (d / "1_bad_0.wav").write_text("hello"), "1_bad_0.wav: not a readable audio file"),
         (lambda d: write_wav(d / "1_bad_0.wav", rate=44100), "1_bad_0.wav: sample rate 44100 Hz, expected 8000 Hz"),
         (lambda d: write_wav(d / "1_bad_0.wav", channels=2), "1_bad_0.wav: 2 channels, expected mono"),
-        (lambda d: write_wav(d / "1_bad_0.wav", sample_bytes=1), "1_bad_0.wav: 8-bit samples, expected 16-bit PCM"),
         (lambda d: write_wav(d / "one_george_0.wav"), "one_george_0.wav: file name does not parse"),
     ],
 )
@@ -113,7 +112,7 @@ def test_no_traceback_in_a_real_process(bad_data):
     )
     assert process.returncode == 2
     assert "Traceback" not in process.stderr
-    assert "0_x_0.wav: not a readable WAV file" in one_line_error(process.stderr)
+    assert "0_x_0.wav: not a readable audio file" in one_line_error(process.stderr)
 
 
 def test_train_end_to_end_and_resume(tmp_path, fsdd_dir, capsys):

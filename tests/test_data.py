@@ -140,7 +140,6 @@ def _recording(path):
     [
         ({"rate": 16000}, "sample rate 16000 Hz, expected 8000 Hz"),
         ({"channels": 2}, "2 channels, expected mono"),
-        ({"sample_bytes": 1}, "8-bit samples, expected 16-bit PCM"),
     ],
 )
 def test_wrong_wav_formats_are_named(tmp_path, kwargs, message):
@@ -148,6 +147,32 @@ def test_wrong_wav_formats_are_named(tmp_path, kwargs, message):
     with pytest.raises(NasError, match=message) as caught:
         read_wav(_recording(path))
     assert str(caught.value).startswith(str(path))
+
+
+ENCODINGS = [("WAV", "PCM_U8", 256), ("WAV", "PCM_24", 0), ("WAV", "FLOAT", 0), ("FLAC", "PCM_16", 0)]  # tolerance: one 8-bit step
+
+
+@pytest.mark.parametrize(("audio_format", "subtype", "tolerance"), ENCODINGS)
+def test_other_encodings_are_read_as_16_bit_pcm(tmp_path, audio_format, subtype, tolerance):
+    """soundfile reads what libsndfile reads (8-, 24-bit and float WAV, FLAC), scaled to int16;
+    an 8-bit file keeps its top 8 bits only (libsndfile truncates when it writes one)."""
+    import soundfile
+
+    samples = (np.sin(np.arange(4000) / 5) * 20000).astype(np.int16)
+    path = tmp_path / f"1_test_0.{audio_format.lower()}"
+    soundfile.write(path, samples.astype(np.float64) / 32768, 8000, subtype=subtype, format=audio_format)
+    decoded = read_wav(_recording(path)).samples
+    assert decoded.dtype == np.int16 and len(decoded) == len(samples)
+    assert np.abs(decoded.astype(int) - samples).max() <= tolerance
+
+
+def test_sixteen_bit_pcm_is_taken_as_it_is(fsdd_dir):
+    import wave
+
+    path = fsdd_dir / "7_jackson_3.wav"
+    with wave.open(str(path)) as reader:
+        expected = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    assert np.array_equal(read_wav(_recording(path)).samples, expected)
 
 
 def test_truncated_and_non_wav_files(tmp_path):
@@ -158,11 +183,11 @@ def test_truncated_and_non_wav_files(tmp_path):
         read_wav(_recording(cut))
     header_only = tmp_path / "1_test_2.wav"
     header_only.write_bytes(whole[:20])
-    with pytest.raises(NasError, match="not a readable WAV file"):
+    with pytest.raises(NasError, match="not a readable audio file"):
         read_wav(_recording(header_only))
     text = tmp_path / "1_test_3.wav"
     text.write_text("this is not audio\n")
-    with pytest.raises(NasError, match="not a readable WAV file"):
+    with pytest.raises(NasError, match="not a readable audio file"):
         read_wav(_recording(text))
     empty = write_wav(tmp_path / "1_test_4.wav", samples=np.zeros(0, np.int16))
     with pytest.raises(NasError, match="holds no samples"):

@@ -34,6 +34,19 @@ def test_mean_interval_is_a_t_interval_of_the_mean():
     assert mean_interval([98.0]) == (98.0, 98.0, 98.0)
 
 
+@pytest.mark.parametrize(("correct", "total"), [(0, 1), (1, 1), (7, 10), (295, 300), (500, 500), (1, 500)])
+def test_wilson_interval_is_the_closed_form(correct, total):
+    """The library's interval (scipy) against the Wilson score formula written out."""
+    p, z = correct / total, Z_95
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    assert Accuracy(correct, total).interval() == pytest.approx((max(0.0, centre - half), min(1.0, centre + half)), abs=1e-12)
+
+
+def test_mean_interval_of_equal_seeds_has_no_spread():
+    assert mean_interval([98.0, 98.0, 98.0]) == (98.0, 98.0, 98.0)
+
+
 def test_an_empty_part_has_no_accuracy():
     empty = Accuracy(0, 0)
     assert math.isnan(empty.value) and all(math.isnan(v) for v in empty.interval())

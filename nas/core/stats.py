@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile (what the intervals in the docs were worked out with)
 
 
 @dataclass(frozen=True)
@@ -18,16 +17,15 @@ class Accuracy:
         return self.correct / self.total if self.total else float("nan")
 
     def interval(self) -> tuple[float, float]:
-        """Wilson score 95% interval; unlike the normal approximation it stays inside [0, 1]
-        and is sensible at 100% accuracy, which small test sets hit often."""
-        n = self.total
-        if n == 0:
+        """Wilson score 95% interval (scipy's, without continuity correction); unlike the normal
+        approximation it stays inside [0, 1] and is sensible at 100% accuracy, which small test
+        sets hit often."""
+        if self.total == 0:
             return (float("nan"), float("nan"))
-        p = self.value
-        denom = 1 + Z_95**2 / n
-        centre = (p + Z_95**2 / (2 * n)) / denom
-        half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / denom
-        return (max(0.0, centre - half), min(1.0, centre + half))
+        from scipy.stats import binomtest
+
+        interval = binomtest(self.correct, self.total).proportion_ci(confidence_level=0.95, method="wilson")
+        return (max(0.0, float(interval.low)), min(1.0, float(interval.high)))
 
     def __add__(self, other: Accuracy) -> Accuracy:
         """Both counts pooled: the accuracy over the files of both."""
@@ -55,6 +53,8 @@ def mean_interval(values: list[float], lowest: float = 0.0, highest: float = 100
     mean = sum(values) / n
     if n < 2:
         return mean, mean, mean
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, max(lowest, mean - half), min(highest, mean + half)
+    spread = float(scipy_stats.sem(values))
+    if spread == 0:  # every seed the same (scipy's interval of a zero scale is undefined)
+        return mean, mean, mean
+    low, high = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=spread)
+    return mean, max(lowest, float(low)), min(highest, float(high))

@@ -1,3 +1,3 @@
-"""Layer 1, data: FSDD recordings (listing, splits, waveforms), their
+"""Layer 1, data: FSDD recordings (listing, decoding with soundfile, splits, waveforms), their
 checksums and the download. May import nas.core only.
 """

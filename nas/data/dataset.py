@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import re
-import wave
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from nas.core.errors import NasError
 
 SAMPLE_RATE = 8000
 SAMPLE_BYTES = 2  # 16-bit PCM
+AUDIO_SUFFIXES = (".wav", ".flac")  # the recordings a folder is read for (decoded by soundfile)
 PCM_SCALE = 32768  # int16 samples / PCM_SCALE = audio in [-1, 1)
 N_DIGITS = 10
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # class names on plots
@@ -33,7 +33,7 @@ PROJECT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "fsdd" / "reco
 # anywhere (or downloaded) can be verified without a SHA256SUMS file beside it.
 BUNDLED_CHECKSUMS = Path(__file__).resolve().parent / "fsdd-v1.0.10.sha256"
 
-_NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z][a-z0-9]*)_(?P<index>[0-9]|[1-9][0-9]+)\.wav$")
+_NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z][a-z0-9]*)_(?P<index>[0-9]|[1-9][0-9]+)\.(wav|flac)$")
 
 PARTS = ("train", "val", "test")  # the parts of every split
 OFFICIAL = "official"  # the split FSDD defines, and the default one
@@ -104,8 +104,8 @@ def find_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
 
 
 def list_recordings(data_dir: Path) -> list[Recording]:
-    """Every `*.wav` in the folder, parsed and sorted. Other files are ignored."""
-    paths = sorted(p for p in data_dir.iterdir() if p.suffix.lower() == ".wav")
+    """Every recording (`*.wav`, `*.flac`) in the folder, parsed and sorted. Other files are ignored."""
+    paths = sorted(p for p in data_dir.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     if not paths:
         raise NasError(f"{data_dir}: no .wav files found; expected FSDD recordings named '{{digit}}_{{speaker}}_{{index}}.wav'")
     recordings = []
@@ -119,34 +119,45 @@ def list_recordings(data_dir: Path) -> list[Recording]:
 
 
 def decode_wav(path: Path, content: bytes) -> np.ndarray:
-    """Decode 8 kHz mono 16-bit PCM WAV bytes with the standard library's `wave` reader.
+    """Decode 8 kHz mono audio (WAV in any encoding libsndfile reads: 8-, 16-, 24- or 32-bit PCM,
+    float, mu-law; or FLAC) to the int16 PCM the front-end and the exported C take. 16-bit PCM is
+    taken as it is; any other encoding is scaled to 16 bits and rounded.
 
-    `wave` reports the sample count from the header, so a file cut short is caught by comparing
-    what the header promises with what the data chunk holds.
+    A WAV cut short is caught by comparing what its header declares with what the data chunk holds
+    (libsndfile reads what there is and notes the difference in its log).
     """
+    import soundfile
+
     try:
-        with wave.open(io.BytesIO(content), "rb") as reader:
-            channels = reader.getnchannels()
-            sample_bytes = reader.getsampwidth()
-            rate = reader.getframerate()
-            declared_frames = reader.getnframes()
-            raw = reader.readframes(declared_frames)
-    except (wave.Error, EOFError) as error:
-        raise NasError(f"{path}: not a readable WAV file ({error}); expected 8 kHz mono 16-bit PCM WAV") from None
+        info = soundfile.info(io.BytesIO(content))
+    except (soundfile.SoundFileError, RuntimeError) as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise NasError(f"{path}: not a readable audio file ({reason}); expected 8 kHz mono WAV or FLAC") from None
     problems = []
-    if rate != SAMPLE_RATE:
-        problems.append(f"sample rate {rate} Hz, expected {SAMPLE_RATE} Hz")
-    if channels != 1:
-        problems.append(f"{channels} channels, expected mono")
-    if sample_bytes != SAMPLE_BYTES:
-        problems.append(f"{8 * sample_bytes}-bit samples, expected 16-bit PCM")
+    if info.samplerate != SAMPLE_RATE:
+        problems.append(f"sample rate {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
+    if info.channels != 1:
+        problems.append(f"{info.channels} channels, expected mono")
     if problems:
         raise NasError(f"{path}: " + "; ".join(problems))
-    if len(raw) < declared_frames * SAMPLE_BYTES:
-        raise NasError(f"{path}: truncated WAV: header declares {declared_frames} samples, file holds {len(raw) // SAMPLE_BYTES}")
-    if declared_frames == 0:
-        raise NasError(f"{path}: WAV holds no samples; expected a spoken digit")
-    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+    declared = _TRUNCATED.search(info.extra_info)
+    if declared and info.format == "WAV" and info.subtype == "PCM_16":
+        declared_frames = int(declared["declared"]) // SAMPLE_BYTES
+        raise NasError(f"{path}: truncated WAV: header declares {declared_frames} samples, file holds {info.frames}")
+    if info.frames == 0:
+        raise NasError(f"{path}: holds no samples; expected a spoken digit")
+    try:
+        if info.subtype == "PCM_16":
+            samples, _ = soundfile.read(io.BytesIO(content), dtype="int16")
+            return samples
+        scaled, _ = soundfile.read(io.BytesIO(content), dtype="float64")  # full scale is +-1.0
+    except (soundfile.SoundFileError, RuntimeError) as error:
+        raise NasError(f"{path}: cannot decode ({error}); expected 8 kHz mono WAV or FLAC") from None
+    return np.clip(np.round(scaled * 32768.0), -32768, 32767).astype(np.int16)
+
+
+# libsndfile's log line for a data chunk shorter than its header says: "data : 9096 (should be 8595)"
+_TRUNCATED = re.compile(r"^data\s*:\s*(?P<declared>\d+)\s*\(should be (?P<held>\d+)\)", re.M)
 
 
 def read_wav(recording: Recording) -> Waveform:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nas.core.errors import NasError
 from nas.data.dataset import (
+    AUDIO_SUFFIXES,
     FSDD_FILE_COUNT,
     N_DIGITS,
     Recording,
@@ -39,7 +40,7 @@ def verify_data(data_dir: Path, checksum_file: Path | None = None, allow_subset:
         raise NasError(f"{checksum_file}: checksum file not found; expected 'sha256sum' output")
     expected = read_checksums(checksum_file)
     report = VerifyReport(data_dir=data_dir, checksum_file=checksum_file)
-    paths = sorted(p for p in data_dir.iterdir() if p.suffix.lower() == ".wav")
+    paths = sorted(p for p in data_dir.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     if not paths:
         raise NasError(f"{data_dir}: no .wav files found; expected FSDD recordings named '{{digit}}_{{speaker}}_{{index}}.wav'")
     for path in paths:
