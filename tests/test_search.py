@@ -249,6 +249,29 @@ def test_resume_continues_with_new_trials(subset, tmp_path, capsys):
         assert all(new.params != old for old, _ in first.values()), new.params
 
 
+def test_a_resumed_run_seeds_its_samplers_anew():
+    """The sampler of a run is seeded with the trials the study already holds (and the worker's
+    index): a resumed run draws other start-up configurations than the first run did, and the
+    same run again draws the same ones. (The end-to-end resume above also gets new parameters
+    from the size quota's queued trials, so it cannot see a replay of the sampler by itself.)"""
+    from nas.study.trials import sampler_seed
+
+    space, budget = load_space(DEFAULT_SPACE), Budget(36 * 1024)
+
+    def draws(trials_before: int, worker: int = 0) -> list[dict]:
+        sampler = make_sampler(sampler_seed(0, worker, trials_before))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        trials = [study.ask() for _ in range(3)]
+        for trial in trials:
+            sample_candidate(trial, space, budget)
+        return [t.params for t in trials]
+
+    first = draws(0)
+    assert draws(0) == first  # one run is reproducible
+    for other in (draws(2), draws(0, worker=1)):  # a resumed run, another worker
+        assert all(new != old for new in other for old in first)
+
+
 STORED = {
     "--weights": ["--weights", "fixed"],
     "--split": ["--split", "speaker:theo"],
