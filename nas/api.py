@@ -46,7 +46,7 @@ class SearchResult:
         """What `nas export --best` (or `--max-kb K`) exports: once the study has confirmed points,
         the one with the best mean validation accuracy within the limit (as its exported seed's
         record); before that, the most accurate trial on validation (the smaller on a tie)."""
-        from nas.bundle.export import select_export
+        from nas.bundle.selection import select_export
 
         record, _ = select_export(self.trials, list(self.confirmed), self.settings.budget, None, max_kb, self.study_name)
         return record
@@ -88,17 +88,17 @@ def search(
     from nas.study.storage import search_options
 
     request = SearchRequest(
-        budget_kb,
-        budget_scope,
-        flash_kb,
-        ram_kb,
-        weights,
-        None if space is None else str(space),
-        split,
-        speaker_folds,
-        seed,
-        sampler,
-        quick,
+        budget_kb=budget_kb,
+        budget_scope=budget_scope,
+        flash_kb=flash_kb,
+        ram_kb=ram_kb,
+        weights=weights,
+        space=None if space is None else str(space),
+        split=split,
+        speaker_folds=speaker_folds,
+        seed=seed,
+        sampler=sampler,
+        quick=quick,
     )
     location = StudyLocation(study or request.study_name(), storage, Path(results_dir))
     confirm = ConfirmSettings(confirm_seeds, confirm_folds, confirm_points)
@@ -199,23 +199,13 @@ def export(
     """`nas export`: the model as checkpoint, packed weights, streaming C and README in `out`.
     `source`: a study (a SearchResult; `trial`, else `best(max_kb)`), or the path of a
     checkpoint that `nas train` wrote. `measure` compiles the C with the installed compilers."""
-    from nas.bundle.export import checkpoint_source, export_checkpoint, trial_export_source
+    from nas.bundle.export import export_checkpoint
+    from nas.bundle.selection import checkpoint_source, select_study_export
     from nas.data.dataset import find_data_dir
-    from nas.study.artifacts import local_checkpoint, study_store
-    from nas.study.storage import load_existing_study
 
     if isinstance(source, SearchResult):
-        if trial is not None:
-            record = next((r for r in source.trials if r.number == trial and r.trained), None)
-            if record is None:
-                raise NasError(f"trial {trial}: no trained trial of that number in study '{source.study_name}'")
-        else:
-            record = source.best(max_kb)
-        if record.checkpoint is None or not Path(record.checkpoint).is_file():  # another host trained it
-            study, _ = load_existing_study(source.location)
-            record = _with_checkpoint(record, local_checkpoint(record, study_store(study, None), source.location))
-        export_source = trial_export_source(record)
-        confirmed = next((p.to_dict() for p in source.confirmed if p.record.number == record.number), None)
+        chosen = select_study_export(source.location, trial, max_kb)
+        export_source, confirmed = chosen.source, chosen.confirmed
     else:
         export_source, confirmed = checkpoint_source(Path(source)), None
     try:
@@ -224,12 +214,6 @@ def export(
         folder = None  # no golden vectors without the recordings
     description = export_checkpoint(export_source, Path(out), folder, measure, confirmed)
     return ExportResult(Path(out), description)
-
-
-def _with_checkpoint(record: TrialRecord, path: Path) -> TrialRecord:
-    from dataclasses import replace
-
-    return replace(record, checkpoint=str(path))
 
 
 def evaluate(export_dir: PathLike, *, split: str | None = None, part: str = "test", data_dir: PathLike | None = None, run_c: bool = False):

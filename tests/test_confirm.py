@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from nas.bundle.export import select_export
+from nas.bundle.selection import select_export
 from nas.cli.options import parse_confirm_seeds
 from nas.core.errors import NasError
 from nas.core.stats import Accuracy

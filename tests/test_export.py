@@ -150,6 +150,14 @@ def test_exported_c_fed_pcm_agrees_on_real_test_files(study, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(out), "--data-dir", str(data), "--c"]) == 0
     assert f"{len(labels)}/{len(labels)} classes as the engine's, identical logits" in capsys.readouterr().out
+    # a C that no longer matches the engine (one bias changed) is a failed check: exit 1
+    source = (out / "model.c").read_text()
+    bias = source.index("+ bias_value(CLASSIFIER_B, i)")
+    (out / "model.c").write_text(source[:bias] + "+ 4096 " + source[bias:])
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--c"]) == 1
+    assert "LOGITS DIFFER" in capsys.readouterr().out
+    code = main(["evaluate", str(out), "--data-dir", str(data), "--c", "--json"])
+    assert code == 1 and json.loads(capsys.readouterr().out)["c"]["logits_identical"] is False
 
 
 def test_evaluate_warns_when_the_files_were_trained_on(study, capsys):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from nas.bundle.readme import folder_readme
+from nas.bundle.selection import ExportSource, trial_export_source
 from nas.core.errors import NasError
 from nas.core.stats import Accuracy, confusion_counts
 from nas.core.version import __version__
@@ -25,7 +26,7 @@ from nas.device.cexport import generate
 from nas.device.compute import frame_cost
 from nas.device.cproject import run_pcm, write_project
 from nas.device.firmware import QEMU, build_firmware, run_firmware, write_firmware
-from nas.device.memory import Budget, budget_bytes_from_kb, memory_breakdown
+from nas.device.memory import memory_breakdown
 from nas.device.toolchain import ARM, HOST, available, compile_export
 from nas.engine.intmodel import IntegerModel, from_float_model, pack, unpack
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set, compute_frames
@@ -33,56 +34,11 @@ from nas.features.frontend import describe as describe_integer_frontend
 from nas.features.mfcc import describe_frontend
 from nas.model.architecture import N_CLASSES, ModelConfig
 from nas.model.formats import QuantConfig
-from nas.study.confirm import ConfirmedPoint, confirmed_record, select_confirmed
-from nas.study.pareto import select_best
 from nas.study.record import TrialRecord
 from nas.training.checkpoint import load_checkpoint, model_from_checkpoint
 from nas.training.recipe import TrainConfig
-from nas.training.scoring import SCORED_BY_ENGINE
 
 EXPORT_FORMAT = "nas-export-v1"
-
-
-def export_limit(budget: Budget, max_kb: float | None) -> Budget:
-    """The study's budget, or --max-kb K within it."""
-    return budget if max_kb is None else replace(budget, limit_bytes=min(budget.limit_bytes, budget_bytes_from_kb(max_kb)))
-
-
-def select_record(records: list[TrialRecord], budget: Budget, trial: int | None, max_kb: float | None, study_name: str) -> TrialRecord:
-    """--trial N; --best (the most accurate on validation within the budget; the smaller on a
-    tie); --max-kb K (the same within K kB and the budget)."""
-    if trial is not None:
-        by_number = {r.number: r for r in records}
-        if trial not in by_number:
-            raise NasError(f"--trial {trial}: no such trial in study '{study_name}' (it has trials 0-{len(records) - 1})")
-        chosen = by_number[trial]
-        if not chosen.trained:
-            raise NasError(f"--trial {trial}: the trial is {chosen.state}, not complete; expected a trained trial")
-        return chosen
-    limit = export_limit(budget, max_kb)
-    best = select_best(records, limit)
-    if best is None:
-        if max_kb is not None:
-            raise NasError(f"--max-kb {max_kb:g}: no finished trial fits within {limit.describe()}")
-        raise NasError(f"study '{study_name}': no finished trial within the budget")
-    return best
-
-
-def select_export(
-    records: list[TrialRecord], points: list[ConfirmedPoint], budget: Budget, trial: int | None, max_kb: float | None, study_name: str
-) -> tuple[TrialRecord, ConfirmedPoint | None]:  # fmt: skip
-    """What `nas export` writes. Once a study has confirmed points, --best and --max-kb choose
-    among them on the mean validation accuracy over seeds, and a confirmed trial (also by --trial
-    N) is exported as its seed closest to that mean (nas.study.confirm); before that, `select_record`.
-    A --max-kb below every confirmed point still gets a model: the best unconfirmed trial within it
-    (returned without a point, so the caller can say it is one draw)."""
-    if trial is None and points:
-        point = select_confirmed(points, export_limit(budget, max_kb))
-        if point is not None:
-            return confirmed_record(point), point
-    record = select_record(records, budget, trial, max_kb, study_name)
-    point = next((p for p in points if p.record.number == record.number), None)
-    return (confirmed_record(point), point) if point is not None else (record, None)
 
 
 GOLDEN_PER_DIGIT = 2  # golden vectors: the first recordings of each digit in the split's test part
@@ -121,18 +77,6 @@ def checkpoint_configs(path: Path) -> tuple[ModelConfig, FeatureConfig, QuantCon
         raise NasError(f"{path}: not a complete export checkpoint ({type(error).__name__}: {error})") from None
 
 
-def trial_export_source(record: TrialRecord) -> ExportSource:
-    """A study trial as an export's source: its checkpoint and the integer engine's scores."""
-    accuracy = {
-        "scored_by": record.scored_by,
-        "val_correct": record.val.correct,
-        "val_total": record.val.total,
-        "test_correct": record.test.correct,
-        "test_total": record.test.total,
-    }
-    return ExportSource(Path(record.checkpoint or ""), accuracy, record.number, f"--trial {record.number}")
-
-
 def export_trial(
     record: TrialRecord, out_dir: Path, data_dir: Path | None = None, measure: bool = True, confirmed: dict | None = None
 ) -> dict:  # fmt: skip
@@ -140,33 +84,6 @@ def export_trial(
     `confirmed` (nas.study.confirm.ConfirmedPoint.to_dict) is a confirmed point's means over seeds, of
     which `record` holds the exported seed's checkpoint and scores."""
     return export_checkpoint(trial_export_source(record), out_dir, data_dir, measure, confirmed)
-
-
-@dataclass(frozen=True)
-class ExportSource:
-    """What an export is made from: a checkpoint and the integer engine's scores of that model."""
-
-    checkpoint: Path
-    accuracy: dict  # scored_by, val_correct, val_total, test_correct, test_total
-    trial: int | None  # the study trial, or None for a checkpoint of `nas train`
-    named_by: str  # the option that chose it, for messages
-
-
-def checkpoint_source(path: Path) -> ExportSource:
-    """`nas export --checkpoint PATH`: a checkpoint written by `nas train` (seedN.pt), with the
-    integer engine's scores that training stored in it."""
-    metrics = load_checkpoint(path).get("metrics")
-    if metrics is None:
-        raise NasError(
-            f"--checkpoint {path}: holds no final scores (its training did not finish); finish it with: nas train --resume {path}"
-        )
-    if "int_val_correct" not in metrics:
-        raise NasError(
-            f"--checkpoint {path}: a float32 model has no integer model to export; expected one trained with --weights fixed or pow2"
-        )
-    accuracy = {"scored_by": SCORED_BY_ENGINE}
-    accuracy |= {f"{part}_{count}": metrics[f"int_{part}_{count}"] for part in ("val", "test") for count in ("correct", "total")}
-    return ExportSource(path, accuracy, None, f"--checkpoint {path}")
 
 
 def export_checkpoint(
@@ -322,6 +239,13 @@ class Evaluation:
     @property
     def reproduces(self) -> bool | None:
         return None if self.stored is None else self.stored == self.accuracy
+
+    @property
+    def c_matches(self) -> bool | None:
+        """The exported C gave the engine's classes and logits on every file (None: not run)."""
+        if self.c_predicted is None:
+            return None
+        return bool(self.c_logits_identical and (self.c_predicted == self.predicted).all())
 
     def confusion(self) -> list[list[int]]:
         return confusion_counts(self.labels, self.predicted, N_CLASSES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from nas.cli.options import SPLIT_HELP, add_data_options, add_json_option, add_split_option, add_study_options
@@ -18,7 +17,6 @@ from nas.cli.output import (
     print_json,
     say,
     study_location,
-    trial_checkpoint,
 )
 from nas.core import limits
 from nas.data.dataset import PARTS
@@ -62,7 +60,8 @@ def add_export_commands(commands) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nas.bundle.export import checkpoint_source, export_checkpoint
+    from nas.bundle.export import export_checkpoint
+    from nas.bundle.selection import checkpoint_source
 
     if args.checkpoint:
         checkpoint = Path(args.checkpoint)
@@ -104,23 +103,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def trial_source(args: argparse.Namespace):
     """The study trial that --trial, --best or --max-kb chooses: (ExportSource, its confirmed
     means or None, the export folder)."""
-    from nas.bundle.export import select_export, trial_export_source
-    from nas.study.confirm import confirmed_points
-    from nas.study.record import read_records
-    from nas.study.storage import load_existing_study
+    from nas.bundle.selection import select_study_export
 
     location = study_location(args)
-    study, settings = load_existing_study(location)
-    records = read_records(study)
-    points = confirmed_points(records, study.user_attrs, settings.split)
-    record, point = select_export(records, points, settings.budget, args.trial, args.max_kb, location.name)
-    if point is None:  # the trial's own checkpoint, from the artifact store when another host trained it
-        record = replace(record, checkpoint=str(trial_checkpoint(record, study, location, args)))
-        if points and args.trial is None:
-            say(f"trial {record.number} is not confirmed (one training, one draw): no confirmed point fits the limit "
-                f"(confirmed: {', '.join(format_bytes(p.total_bytes) for p in points)})")  # fmt: skip
+    chosen = select_study_export(location, args.trial, args.max_kb, args.artifacts)
+    record = chosen.record
+    if chosen.point is None and chosen.points and args.trial is None:
+        say(f"trial {record.number} is not confirmed (one training, one draw): no confirmed point fits the limit "
+            f"(confirmed: {', '.join(format_bytes(p.total_bytes) for p in chosen.points)})")  # fmt: skip
     out_dir = Path(args.out) if args.out else location.study_dir / "exports" / f"trial-{record.number:04d}"
-    return trial_export_source(record), point.to_dict() if point is not None else None, out_dir
+    return chosen.source, chosen.confirmed, out_dir
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -130,8 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     as_json = json_mode(args)
     result = evaluate(load_export(Path(args.export_dir)), data_dir(args), args.split, args.part, feature_cache(args), run_c=args.c)
-    c_differs = result.c_predicted is not None and not (result.c_logits_identical and (result.c_predicted == result.predicted).all())
-    code = EXIT_CHECK_FAILED if c_differs or result.reproduces is False else 0
+    code = EXIT_CHECK_FAILED if result.c_matches is False or result.reproduces is False else 0
     if as_json:
         print_json("evaluate", {"export_dir": args.export_dir} | result.to_dict())
         return code
@@ -140,7 +131,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         same = int((result.c_predicted == result.predicted).sum())
         logits = "identical logits" if result.c_logits_identical else "LOGITS DIFFER"
         say(f"exported C (host gcc, fed the PCM): {same}/{len(result.predicted)} classes as the engine's, {logits}")
-        if c_differs:
+        if result.c_matches is False:
             return code
     if result.overlap:
         say(

@@ -205,7 +205,8 @@ def cmd_crossval(args: argparse.Namespace) -> int:
 
         model, features, quant, train = export_configs(Path(args.from_export))
     elif args.trial is not None:
-        from nas.bundle.export import checkpoint_configs, select_record
+        from nas.bundle.export import checkpoint_configs
+        from nas.bundle.selection import select_record
         from nas.study.record import read_records
         from nas.study.storage import load_existing_study
 
