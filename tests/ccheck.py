@@ -51,21 +51,15 @@ int main(int argc, char **argv) {
 """
 
 
-def compile_harness(folder: Path) -> Path:
+# AddressSanitizer and UndefinedBehaviorSanitizer, stopping at the first report
+SANITIZERS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+
+
+def compile_harness(folder: Path, sanitize: bool = False) -> Path:
     (folder / "harness.c").write_text(HARNESS)
     binary = folder / "harness"
-    command = [
-        "gcc",
-        "-std=c99",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-O1",
-        "-o",
-        str(binary),
-        str(folder / "model.c"),
-        str(folder / "harness.c"),
-    ]
+    command = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", *(SANITIZERS if sanitize else ())]
+    command += ["-o", str(binary), str(folder / "model.c"), str(folder / "harness.c")]
     compiled = subprocess.run(command, capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stderr
     return binary
@@ -78,10 +72,11 @@ def parse_output(stdout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple
     return rows[:, 0], rows[:, 1:-1], rows[:, -1], sizes
 
 
-def run_c_model(folder: Path, sequences: list[np.ndarray], pcm: bool = False):
+def run_c_model(folder: Path, sequences: list[np.ndarray], pcm: bool = False, sanitize: bool = False):
     """(classes, logits, frames per utterance, (sizeof nas_packed, sizeof nas_stream_t)) from the
-    compiled model.c in `folder`: Q3.12 feature frames, or int16 PCM with pcm=True."""
-    binary = compile_harness(folder)
+    compiled model.c in `folder`: Q3.12 feature frames, or int16 PCM with pcm=True; `sanitize`
+    builds with ASan and UBSan, and any report fails the run."""
+    binary = compile_harness(folder, sanitize)
     write_pcm_records(folder / "input.bin", sequences)  # frames (n x NAS_N_INPUT values) or PCM: the same records
     result = subprocess.run([str(binary), str(folder / "input.bin"), *(["pcm"] if pcm else [])], capture_output=True, text=True, check=True)
     return parse_output(result.stdout)

@@ -44,3 +44,44 @@ def test_c_logits_equal_the_integer_engine(tmp_path, cell, quant):
     assert packed == breakdown.packed_bytes
     assert struct == breakdown.struct_bytes
     assert "malloc" not in source and "float" not in source and "double" not in source
+
+
+WIDTHS = [("pow2", bits) for bits in range(3, 7)] + [("fixed", bits) for bits in range(2, 9)]
+
+
+def extreme_engine(config: ModelConfig, quant: QuantConfig, pattern: str):
+    """An engine whose every weight is the format's largest magnitude: all positive, or signs
+    alternating along each row (the accumulators' worst cases; the widest multiplier of pow2)."""
+    from nas.engine.intmodel import IntWeight
+
+    torch.manual_seed(0)
+    engine = from_float_model(RecurrentClassifier(config), quant)
+    half = 2 ** (quant.weight_bits - 1)
+    for name, weight in engine.weights.items():
+        rows, cols = weight.codes.shape
+        negative = np.zeros((rows, cols), bool) if pattern == "positive" else (np.arange(cols) % 2 == 1)[None, :].repeat(rows, 0)
+        # pow2: k = 0 is the largest magnitude and the sign is the top bit; fixed: +-(2**(bits-1) - 1)
+        codes = np.where(negative, half, 0) if quant.weights == "pow2" else np.where(negative, -(half - 1), half - 1)
+        engine.weights[name] = IntWeight(weight.scheme, weight.bits, weight.shift, codes, weight.input_bits)
+    return engine
+
+
+@pytest.mark.parametrize(("scheme", "bits"), WIDTHS)
+def test_every_width_at_its_extremes_equals_the_engine_under_sanitizers(tmp_path, scheme, bits):
+    """Largest codes and full-scale, silent and sign-alternating inputs, rows long enough for whole
+    windows and a partial one, both accumulator widths: the C (ASan and UBSan on) = the engine."""
+    quant = QuantConfig.make(scheme, bits)
+    config = ModelConfig(cell="gru", layers=2, hidden=27, n_input=7)
+    full, silent = np.full((6, 7), 32767, np.int16), np.zeros((4, 7), np.int16)
+    alternating = np.where(np.indices((9, 7)).sum(axis=0) % 2 == 0, 32767, -32768).astype(np.int16)
+    sequences = [full, silent, alternating, -full]
+    for pattern in ("positive", "alternating"):
+        engine = extreme_engine(config, quant, pattern)
+        header, source = generate(engine)
+        (tmp_path / "model.h").write_text(header)
+        (tmp_path / "model.c").write_text(source)
+        _, logits, _, _ = run_c_model(tmp_path, sequences, sanitize=True)
+        expected = np.concatenate([engine.logits([engine.quantize_frames(s / 4096.0)]) for s in sequences])
+        assert np.array_equal(logits, expected), (pattern, logits, expected)
+    wide = {w.accumulator_bits for w in engine.weights.values()}
+    assert wide == ({64} if (scheme, bits) in (("pow2", 5), ("pow2", 6)) else {32}), wide

@@ -11,6 +11,7 @@ from nas.data.dataset import Waveform, list_recordings, read_all
 from nas.device.cfrontend import generate_frontend
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
 from nas.features.frontend import RUNNING_MAX_FRAMES, frame_samples, frontend_tables, integer_mfcc, normalise_integers
+from tests.ccheck import SANITIZERS
 
 HARNESS = r"""
 #include <stdio.h>
@@ -34,18 +35,19 @@ int main(int argc, char **argv) { /* each file: one utterance's frames */
 """
 
 
-def run_c_frontend(folder, config: FeatureConfig, normaliser: Normaliser, frames: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """The C front-end's features of `frames` (PCM windows; a list: one array per utterance)."""
+def run_c_frontend(
+    folder, config: FeatureConfig, normaliser: Normaliser, frames: np.ndarray | list[np.ndarray], sanitize: bool = False
+) -> np.ndarray:
+    """The C front-end's features of `frames` (PCM windows; a list: one array per utterance);
+    `sanitize`: built with ASan and UBSan, and any report fails the run."""
     header, source = generate_frontend(config, *normaliser.constants())
     (folder / "frontend.h").write_text(header)
     (folder / "frontend.c").write_text(source)
     (folder / "harness.c").write_text(HARNESS)
     binary = folder / "harness"
-    compiled = subprocess.run(
-        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-o", str(binary), str(folder / "frontend.c"), str(folder / "harness.c")],
-        capture_output=True,
-        text=True,
-    )
+    command = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", *(SANITIZERS if sanitize else ())]
+    command += ["-o", str(binary), str(folder / "frontend.c"), str(folder / "harness.c")]
+    compiled = subprocess.run(command, capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stderr
     utterances = frames if isinstance(frames, list) else [frames]
     paths = []
@@ -106,7 +108,8 @@ def test_c_running_normalisation_equals_python_per_utterance(tmp_path, waves):
 @pytest.mark.parametrize("normalisation", ["global", "running"])
 def test_c_frontend_on_extreme_input(tmp_path, normalisation):
     """Full-scale square waves, silence and single clicks, over and over (past the running mean's
-    switch to a moving average): the integer bounds of the docstrings hold, in Python and C alike."""
+    switch to a moving average): the integer bounds of the docstrings hold, in Python and C alike
+    (the C built with ASan and UBSan)."""
     config = FeatureConfig(frontend="integer", normalisation=normalisation)
     n = config.n_fft
     frames = np.stack(
@@ -119,4 +122,4 @@ def test_c_frontend_on_extreme_input(tmp_path, normalisation):
     from nas.features.frontend import integer_mfcc_frames
 
     expected = normalise_integers(integer_mfcc_frames(frames.astype(np.int64), tables), *normaliser.constants(), running=running)
-    assert np.array_equal(run_c_frontend(tmp_path, config, normaliser, frames), expected)
+    assert np.array_equal(run_c_frontend(tmp_path, config, normaliser, frames, sanitize=True), expected)

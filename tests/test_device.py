@@ -4,19 +4,30 @@ QEMU), and the compiler's bytes are the memory model's, array by array."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 
-from nas.data.dataset import list_recordings, read_all
+from nas.data.dataset import Waveform, list_recordings, read_all
 from nas.device.cexport import generate
-from nas.device.firmware import QEMU, build_firmware, run_firmware, write_firmware
+from nas.device.cfrontend import generate_frontend
+from nas.device.firmware import (
+    QEMU,
+    build_firmware,
+    run_firmware,
+    run_frontend_firmware,
+    write_firmware,
+    write_frontend_firmware,
+)
 from nas.device.memory import memory_breakdown
 from nas.device.regions import STACK_RESERVE_BYTES
+from nas.device.targets import TARGETS
 from nas.device.toolchain import ARM, HOST, available, compile_export
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
+from nas.features.frontend import NORM_FRAC
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 from nas.model.models import RecurrentClassifier
@@ -117,16 +128,65 @@ def test_the_compiler_measures_the_memory_model(tmp_path, case, compiler, waves)
     assert 0 < compiled.max_stack_bytes <= STACK_RESERVE_BYTES, compiled.stack_chains
 
 
-def test_cortex_m4_in_qemu_gives_the_engines_logits(tmp_path, fsdd_dir):
-    """Twenty real recordings (two of each digit) through the ARM build, in QEMU's MPS2-AN386."""
+QEMU_WIDTHS = [("pow2", 3), ("pow2", 4), ("pow2", 5), ("fixed", 4), ("fixed", 6), ("fixed", 8)]
+
+
+def qemu_recordings(fsdd_dir) -> list:
+    """Ten real recordings (one of each digit) and three extreme ones: a full-scale square wave,
+    silence, and samples alternating between the two extremes."""
+    recordings = [r for r in list_recordings(fsdd_dir) if r.index == 5 and r.speaker in ("jackson", "theo")]
+    chosen = read_all([next(r for r in recordings if r.digit == d) for d in range(10)])
+    square = np.where(np.arange(3000) // 20 % 2, 32767, -32768).astype(np.int16)
+    alternating = np.where(np.arange(2000) % 2, 32767, -32768).astype(np.int16)
+    silence = np.zeros(1500, np.int16)
+    extremes = ((square, "square"), (silence, "silence"), (alternating, "alternating"))
+    return chosen + [Waveform(chosen[0].recording, samples, name) for samples, name in extremes]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path, fsdd_dir, target):
+    """Every weight scheme and width of the default space, both accumulator widths, the DSP path
+    (Cortex-M4) and the plain one (Cortex-M3), real and extreme audio: QEMU's logits are the engine's."""
     require(ARM)
     require(QEMU)
-    recordings = [r for r in list_recordings(fsdd_dir) if r.index == 5]
-    chosen = read_all([next(r for r in recordings if r.digit == d and r.speaker == s) for d in range(10) for s in ("jackson", "theo")])
-    _, _, _, expected, frames = build(tmp_path, "gru-pow2-default", chosen)
-    write_firmware(tmp_path, [w.samples for w in chosen], expected)
-    run = run_firmware(build_firmware(tmp_path))
-    assert run.mismatches == 0, run.output
-    assert np.array_equal(run.logits, expected)
-    assert list(run.frames) == frames and len(run.frames) == 20
+    waves = qemu_recordings(fsdd_dir)
+    features = FeatureConfig()
+    raw = FeatureCache(None).get(waves, features)
+    normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
+    for scheme, bits in QEMU_WIDTHS:
+        torch.manual_seed(bits)
+        engine = from_float_model(RecurrentClassifier(ModelConfig(hidden=21, n_input=features.n_mfcc)), QuantConfig.make(scheme, bits))
+        header, source = generate(engine, features, normaliser.constants())
+        (tmp_path / "model.h").write_text(header)
+        (tmp_path / "model.c").write_text(source)
+        expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
+        write_firmware(tmp_path, [w.samples for w in waves], expected)
+        run = run_firmware(build_firmware(tmp_path, target), target=target)
+        assert run.mismatches == 0, (scheme, bits, run.output[-2000:])
+        assert np.array_equal(run.logits, expected), (scheme, bits)
+        assert list(run.frames) == [len(f) for f in raw] and len(run.frames) == 13
+        assert run.instructions_per_frame > 1000
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_target_in_qemu_computes_the_frontends_features_alone(tmp_path, fsdd_dir, target):
+    """The front-end's own program (what bench/compute.py measures): its features in QEMU are the
+    Python front-end's, frame by frame, on real and extreme audio."""
+    require(ARM)
+    require(QEMU)
+    waves = qemu_recordings(fsdd_dir)
+    features = FeatureConfig()
+    raw = FeatureCache(None).get(waves, features)
+    normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
+    header, source = generate_frontend(features, *normaliser.constants())
+    (tmp_path / "frontend.h").write_text(header)
+    (tmp_path / "frontend.c").write_text(source)
+    expected = [np.round(normaliser.apply(f) * 2**NORM_FRAC).astype(np.int64) for f in raw]
+    write_frontend_firmware(tmp_path, [w.samples for w in waves], expected)
+    elf = build_firmware(tmp_path, target, "frontend")
+    attributes = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert f"Tag_CPU_arch: {TARGETS[target].arch}\n" in attributes  # built for its own core
+    run = run_frontend_firmware(elf, target=target)
+    assert run.mismatches == 0, run.output[-2000:]
+    assert list(run.frames) == [len(f) for f in raw]
     assert run.instructions_per_frame > 1000

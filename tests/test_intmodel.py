@@ -9,7 +9,17 @@ import torch
 from nas.core.errors import NasError
 from nas.data.dataset import list_recordings, make_split, read_all
 from nas.device.memory import memory_breakdown
-from nas.engine.intmodel import IntWeight, from_float_model, int_sigmoid, int_tanh, pack, round_shift, unpack
+from nas.engine.intmodel import (
+    IntWeight,
+    accumulator_bits,
+    from_float_model,
+    int_sigmoid,
+    int_tanh,
+    pack,
+    pow2_multipliers,
+    round_shift,
+    unpack,
+)
 from nas.features.extract import FeatureCache, FeatureConfig, build_feature_set
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
@@ -65,20 +75,29 @@ def test_unpack_rejects_wrong_length():
         unpack(data[:-1], config, quant)
 
 
-def test_accumulator_overflow_is_refused():
+def test_a_shape_that_could_overflow_int32_accumulates_in_64_bits_exactly():
     codes = np.full((2, 600), 127)
-    with pytest.raises(NasError, match="could overflow an int32 accumulator"):
-        IntWeight("fixed", 8, 6, codes, 16)
-    IntWeight("fixed", 8, 6, codes[:, :500], 16)  # 500 * 127 * 32768 < 2**31
+    wide, narrow = IntWeight("fixed", 8, 6, codes, 16), IntWeight("fixed", 8, 6, codes[:, :500], 16)
+    assert (wide.accumulator_bits, narrow.accumulator_bits) == (64, 32)  # 500 * 127 * 32768 < 2**31 <= 600 * ...
+    inputs = np.full((1, 600), 2**15 - 1)
+    assert wide.accumulate(inputs).tolist() == [[600 * 127 * (2**15 - 1)] * 2]  # past 2**31, exact
+    assert accumulator_bits("pow2", 4, 512, 16) == 32 and accumulator_bits("pow2", 4, 1024, 16) == 64
+    assert accumulator_bits("pow2", 5, 3, 16) == 32 and accumulator_bits("pow2", 5, 4, 16) == 64  # 4 * 2**14 * 2**15 = 2**31
 
 
-def test_pow2_products_are_shifts():
-    engine = from_float_model(RecurrentClassifier(ModelConfig(hidden=16)), QuantConfig.make("pow2", 5))
-    for weight in engine.weights.values():
-        magnitudes = np.abs(weight.exact[weight.exact != 0])
-        assert np.array_equal(magnitudes & (magnitudes - 1), np.zeros_like(magnitudes))  # powers of two
-        for right_shift, signs in weight.shifted:
-            assert right_shift > 0 and set(np.unique(signs)) <= {-1, 0, 1}
+@pytest.mark.parametrize("bits", [3, 4, 5, 6])
+def test_pow2_multipliers_are_the_codes_powers_in_units_of_the_smallest(bits):
+    levels = 2 ** (bits - 1) - 1
+    codes = np.arange(2**bits)
+    sign, k = np.where(codes >= 2 ** (bits - 1), -1, 1), codes % 2 ** (bits - 1)
+    expected = np.where(k < levels, sign * 2.0 ** (levels - 1 - np.minimum(k, levels - 1)), 0)
+    assert pow2_multipliers(bits).tolist() == expected.tolist()
+    weight = IntWeight("pow2", bits, 1, codes.reshape(2, -1), 16)  # e_max 1: values sign * 2**(1 - k)
+    assert weight.acc_frac == levels - 2  # -e_min
+    assert weight.decoded().reshape(-1).tolist() == np.where(k < levels, sign * 2.0 ** (1 - np.minimum(k, levels)), 0).tolist()
+    x = np.random.default_rng(bits).integers(-(2**15), 2**15, (3, codes.size // 2))
+    exact = x.astype(object) @ weight.exact.T.astype(object)  # Python integers: no rounding anywhere
+    assert weight.accumulate(x).tolist() == exact.tolist()
 
 
 @pytest.fixture(scope="module")

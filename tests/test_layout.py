@@ -49,13 +49,14 @@ def test_pack_puts_each_tensor_at_its_slot():
 
 def test_c_code_names_each_tensor_by_its_layout_symbol():
     config, quant = ModelConfig(layers=2, hidden=6, n_input=4), QuantConfig.make("pow2", 4)
-    _, source = generate(from_float_model(RecurrentClassifier(config), quant))
+    torch.manual_seed(0)
+    engine = from_float_model(RecurrentClassifier(config), quant)
+    _, source = generate(engine)
     layout = packed_layout(config, quant)
-    for slot in layout.weights:
-        shift = layout.shift_of(slot.tensor.name)
-        assert f"#define {slot.tensor.symbol} {slot.offset}u, {shift.offset}u, " in source
-        assert source.split(f"#define {slot.tensor.symbol} ")[1].split("\n")[0].endswith(f", {slot.tensor.cols}")
+    for slot in layout.weights:  # offset, the accumulator's frac bits (the shift is folded into them), columns
+        acc_frac = engine.weights[slot.tensor.name].acc_frac
+        assert f"#define {slot.tensor.symbol} {slot.offset}u, {acc_frac}, {slot.tensor.cols}\n" in source
     for slot in layout.biases:
         assert f"#define {slot.tensor.symbol} {slot.offset}u" in source
-    assert "preact(LAYER1_W_HH," in source and "dot(CLASSIFIER_W," in source
+    assert "preact(LAYER1_W_HH," in source and "logit(CLASSIFIER_W," in source
     assert "TENSORS" not in source  # no table of tensors in flash: every field is a compile-time constant

@@ -21,11 +21,11 @@ def test_gru_pow2_by_hand():
     assert m.weight_bytes == (192 * 13 * 4) // 8 + (192 * 64 * 4) // 8 + (10 * 64 * 4) // 8 == 7712
     assert m.bias_bytes == 2 * (192 + 64 + 10) == 532
     assert m.meta_bytes == 3
-    assert m.table_bytes == 129 * 2
+    assert m.table_bytes == 129 * 2 + 16 * 2  # the sigmoid table; the 4-bit pow2 multipliers
     # half window 129, cos 128, mel first/offsets 40 + 41 and 247 weights, log table 33, DCT 13 x 40 (16-bit);
     # mean, scale 13 + 13 (32-bit)
     assert m.frontend_bytes == 2 * (129 + 128 + 81 + 247 + 33 + 520) + 4 * 26 == 2380
-    assert m.flash_bytes == 7712 + 532 + 3 + 258 + 2380 == 10_885
+    assert m.flash_bytes == 7712 + 532 + 3 + 290 + 2380 == 10_917
     assert m.state_bytes == 2 * 64 + 4 * 13  # h, and the running normalisation's int32 mean per coefficient
     assert m.buffer_bytes == 4 * 10 + 4 + 4 + 2 * 256 + 2 * 13  # logits, two counters, the audio window, the input frame
     # the half-length FFT's re/im (128 int32 each) and the mel logs: larger than the GRU's 2H int16 gate values
@@ -33,7 +33,7 @@ def test_gru_pow2_by_hand():
     assert m.padding_bytes == 2 and m.stack_bytes == STACK_RESERVE_BYTES
     assert m.struct_bytes == 1952 and m.struct_bytes % 4 == 0
     assert m.ram_bytes == 1952 + STACK_RESERVE_BYTES
-    assert m.total_bytes == 10_885 + 1952 + STACK_RESERVE_BYTES == 13_093
+    assert m.total_bytes == 10_917 + 1952 + STACK_RESERVE_BYTES == 13_125
 
 
 def test_lstm_fixed_two_layers_by_hand():
@@ -132,6 +132,7 @@ def test_worked_example_items_are_the_docs_table():
         ("flash", "meta", "nas_packed", 1, 8, 1),
         ("flash", "meta", "nas_packed", 1, 8, 1),
         ("flash", "tables", "SIGMOID", 129, 16, 258),
+        ("flash", "tables", "MULTIPLIER", 16, 16, 32),
         ("flash", "frontend", "WINDOW", 129, 16, 258),
         ("flash", "frontend", "COS", 128, 16, 256),
         ("flash", "frontend", "MEL_FIRST", 40, 16, 80),
@@ -185,16 +186,16 @@ def test_budget_scopes_and_printed_sizes():
         "weight_bytes": 7712,
         "bias_bytes": 532,
         "meta_bytes": 3,
-        "table_bytes": 258,
+        "table_bytes": 290,
         "frontend_bytes": 2380,
-        "flash_bytes": 10_885,
+        "flash_bytes": 10_917,
         "state_bytes": 180,
         "buffer_bytes": 586,
         "scratch_bytes": 1184,
         "padding_bytes": 2,
         "stack_bytes": STACK_RESERVE_BYTES,
         "ram_bytes": 1952 + STACK_RESERVE_BYTES,
-        "total_bytes": 10_885 + 1952 + STACK_RESERVE_BYTES,
+        "total_bytes": 10_917 + 1952 + STACK_RESERVE_BYTES,
     }
     assert format_bytes(9211) == "9.00 kB (9,211 B)" and format_bytes(36 * KB) == "36.00 kB (36,864 B)"
     assert budget_bytes_from_kb(36) == 36_864 and budget_bytes_from_kb(0.2) == 204  # "at most": rounded down
@@ -207,7 +208,7 @@ def test_budget_names_each_limit_it_breaks():
     assert Budget.from_kb(36, ram_kb=3.2).admits(m) is True
     assert Budget.from_kb(36, ram_kb=2).exceeded(m) == [f"ram {m['ram_bytes']:,} B > 2,048 B"]
     assert Budget.from_kb(36, flash_kb=10).exceeded(m) == [f"flash {m['flash_bytes']:,} B > 10,240 B"]
-    assert m["total_bytes"] == 13_093 and not Budget.from_kb(12.78).admits(m) and Budget.from_kb(12.79).admits(m)
+    assert m["total_bytes"] == 13_125 and not Budget.from_kb(12.81).admits(m) and Budget.from_kb(12.82).admits(m)
 
 
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID[::7])
@@ -247,6 +248,7 @@ def test_a_budget_is_at_most_its_bytes_and_names_what_each_line_holds():
     names = {i.symbol: i.name for i in m.items if i.category in ("frontend", "tables")}
     assert names == {
         "SIGMOID": "sigmoid table",
+        "MULTIPLIER": "pow2 multipliers",
         "WINDOW": "window (Hann, Q15; first half, mirrored)",
         "COS": "FFT twiddles (cos, Q15; sin read from it)",
         "MEL_FIRST": "mel filters: first bin",
@@ -257,4 +259,4 @@ def test_a_budget_is_at_most_its_bytes_and_names_what_each_line_holds():
         "MEAN_Q8": "normalisation mean (Q8)",
         "SCALE": "normalisation scale",
     }
-    assert exact.describe() == "12.79 kB (13,093 B) (total), flash 10.63 kB (10,885 B), ram 2.16 kB (2,208 B)"
+    assert exact.describe() == "12.82 kB (13,125 B) (total), flash 10.66 kB (10,917 B), ram 2.16 kB (2,208 B)"

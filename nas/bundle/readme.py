@@ -62,7 +62,7 @@ def folder_readme(description: dict) -> str:
             "| `Makefile` | `make example`, `make check` (golden vectors), `make size`; `make arm`, `make qemu` (Cortex-M4) |",
             "| `example.c` | reads a WAV (8 kHz, mono, 16-bit) and prints the digit: `make example && ./example recording.wav` |",
             "| `check.c`, `vectors.h` | golden vectors: PCM of test recordings and the logits the Python engine gives them |",
-            "| `main.c`, `startup.c`, `link.ld` | the same vectors on a bare Cortex-M4 (QEMU `mps2-an386`, semihosting) |",
+            "| `main.c`, `startup.c`, `measure.h`, `link.ld` | the same vectors on a bare Cortex-M4 (QEMU `mps2-an386`, semihosting), instructions counted with SysTick |",
             "",
             "## Use",
             "",

@@ -20,12 +20,13 @@ from itertools import groupby
 
 from nas.device.ccells import CELL_STEPS
 from nas.device.cfrontend import frontend_code
+from nas.device.ckernel import kernel_code, multiplier_table
 from nas.device.csource import c_array
 from nas.device.regions import C_TYPES, gate_scratch_values, ram_regions
 from nas.engine.intmodel import SIGMOID_TABLE, IntegerModel, pack
 from nas.engine.layout import packed_layout
 from nas.features.frontend import NORM_FRAC
-from nas.model.formats import GATE_FRAC, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT, pow2_magnitudes
+from nas.model.formats import GATE_FRAC, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT
 
 # Biases are read byte by byte (little-endian), so the code needs no alignment or endianness.
 BIAS16 = "return (int16_t)(uint16_t)(p[0] | (p[1] << 8));"
@@ -145,10 +146,9 @@ def _source_tables(model: IntegerModel, data: bytes, prefix: str) -> str:
     config, quant = model.model_config, model.quant
     layout = packed_layout(config, quant)
     upper = prefix.upper()
-    # Each weight tensor as macro arguments: codes offset, shift offset, accumulator frac bits, columns.
+    # Each weight tensor as macro arguments: codes offset, accumulator frac bits, columns.
     tensor_defines = [
-        f"#define {slot.tensor.symbol} {slot.offset}u, {layout.shift_of(slot.tensor.name).offset}u, "
-        f"{model.weights[slot.tensor.name].acc_frac}, {slot.tensor.cols}"
+        f"#define {slot.tensor.symbol} {slot.offset}u, {model.weights[slot.tensor.name].acc_frac}, {slot.tensor.cols}"
         for slot in layout.weights
     ]
     bias_defines = [f"#define {slot.tensor.symbol} {slot.offset}u" for slot in layout.biases]
@@ -164,7 +164,6 @@ def _source_tables(model: IntegerModel, data: bytes, prefix: str) -> str:
 #define PREACT_FRAC {PREACT_FRAC}
 #define WEIGHT_BITS {quant.weight_bits}
 #define POW2 {1 if quant.weights == "pow2" else 0}
-#define LEVELS {pow2_magnitudes(quant.weight_bits)}
 {chr(10).join(tensor_defines)}
 {chr(10).join(bias_defines)}
 
@@ -175,7 +174,7 @@ const uint8_t {prefix}_packed[{upper}_PACKED_BYTES] = {{
 static const int16_t SIGMOID[{SIGMOID_TABLE_ENTRIES}] = {{
 {c_array(SIGMOID_TABLE)}
 }};
-"""
+{multiplier_table(quant)}"""
 
 
 def _arithmetic(model: IntegerModel, prefix: str) -> str:
@@ -219,44 +218,15 @@ static int32_t bias_value(uint32_t offset, int i) {{
     {BIAS16 if quant.bias_bits == 16 else BIAS32}
 }}
 
-/* The index-th code of a tensor: WEIGHT_BITS (<= 8) bits, LSB first, from two bytes. The second
-   byte always exists: biases and shifts follow the last tensor in {prefix}_packed. */
-static uint32_t code_at(uint32_t offset, uint32_t index) {{
-    uint32_t bit = index * WEIGHT_BITS;
-    const uint8_t *p = {prefix}_packed + offset + (bit >> 3);
-    return (((uint32_t)p[0] | ((uint32_t)p[1] << 8)) >> (bit & 7u)) & ((1u << WEIGHT_BITS) - 1u);
-}}
-
-/* One row of W · x in the accumulator's scale (int32; the formats keep it from overflowing). */
-static int32_t dot(uint32_t offset, uint32_t shift_offset, int acc_frac, int cols, int row, const STATE_T *x) {{
-    int32_t acc = 0;
-    int j;
-#if POW2
-    int e_max = (int8_t){prefix}_packed[shift_offset];
-#else
-    (void)shift_offset;
-    (void)acc_frac;
-#endif
-    for (j = 0; j < cols; j++) {{
-        uint32_t c = code_at(offset, (uint32_t)(row * cols + j));
-#if POW2
-        uint32_t k = c & ((1u << (WEIGHT_BITS - 1)) - 1u);
-        int32_t term, m;
-        if (k == LEVELS) continue;
-        m = e_max - (int32_t)k + acc_frac;
-        term = m >= 0 ? x[j] * (1 << m) : rshift(x[j], -m);
-        acc += (c >> (WEIGHT_BITS - 1)) ? -term : term;
-#else
-        int32_t q = (c & (1u << (WEIGHT_BITS - 1))) ? (int32_t)c - (1 << WEIGHT_BITS) : (int32_t)c;
-        acc += q * x[j];
-#endif
-    }}
-    return acc;
-}}
-
+{kernel_code(model, prefix)}
 /* One gate pre-activation, Q3.12 saturated: the row's accumulator shifted from frac acc_frac + x_frac. */
-static int32_t preact(uint32_t offset, uint32_t shift_offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac) {{
-    return sat16(rshift(dot(offset, shift_offset, acc_frac, cols, row, x), acc_frac + x_frac - PREACT_FRAC));
+static int32_t preact(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac) {{
+    return sat16(rshift(dot(offset, cols, row, x), acc_frac + x_frac - PREACT_FRAC));
+}}
+
+/* One logit, Q.12 before its bias: the classifier's row over the last layer's state. */
+static int32_t logit(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *h) {{
+    return rshift(dot(offset, cols, row, h), acc_frac + HF - PREACT_FRAC);
 }}
 """
 
@@ -358,8 +328,7 @@ def _classify(model: IntegerModel, prefix: str) -> str:
 int {prefix}_classify({prefix}_stream_t *s) {{
     int i, best = 0;
     for (i = 0; i < {upper}_N_CLASSES; i++) {{
-        s->logits[i] = rshift(dot(CLASSIFIER_W, i, s->h[{model.model_config.layers - 1}]), {model.weights["classifier.w"].acc_frac} + HF - PREACT_FRAC)
-                       + bias_value(CLASSIFIER_B, i);
+        s->logits[i] = logit(CLASSIFIER_W, i, s->h[{model.model_config.layers - 1}]) + bias_value(CLASSIFIER_B, i);
         if (s->logits[i] > s->logits[best]) best = i;
     }}
     return best;

@@ -9,10 +9,10 @@ negative signed integer is an arithmetic shift.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from nas.core.errors import NasError
+from nas.data.dataset import SAMPLE_RATE
 from nas.device.csource import c_array
 from nas.features.extract import FeatureConfig
 from nas.features.frontend import (
@@ -69,8 +69,9 @@ void {prefix}_frontend_frame(const int16_t *samples, int16_t *features);
 static int32_t running_mean[COEFFICIENTS], frames;
 
 void {prefix}_frontend_reset(void) {{
+    volatile int32_t *mean = running_mean; /* volatile: no call to memset, which a bare-metal build may lack */
     int i;
-    for (i = 0; i < COEFFICIENTS; i++) running_mean[i] = 0;
+    for (i = 0; i < COEFFICIENTS; i++) mean[i] = 0;
     frames = 0;
 }}
 
@@ -136,42 +137,38 @@ static const int32_t SCALE[COEFFICIENTS] = {{
 
 
 def _helpers_code(config: FeatureConfig) -> str:
-    """Rounding shift, bit reversal, twiddles, the power of a bin and log2, as nas.features.frontend."""
-    bits = int(math.log2(config.n_fft))
+    """Rounding shift, twiddles, the power of a bin and log2, as nas.features.frontend."""
     return f"""static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))) >> s; }}
 
-static unsigned reverse_bits(unsigned i) {{
-    unsigned r = 0;
-    int b;
-    for (b = 0; b < {bits - 1}; b++) r |= ((i >> b) & 1u) << ({bits - 1} - 1 - b);
-    return r;
-}}
-
 /* W = e^(-2 pi i k / N) in Q15, k = 0..N/2: sin(2 pi k / N) = cos(2 pi |N/4 - k| / N); k = N/2 is -1 */
-static void twiddle(int k, int64_t *wr, int64_t *wi) {{
+static void twiddle(int k, int32_t *wr, int32_t *wi) {{
     *wr = k < N / 2 ? COS[k] : -{1 << TWIDDLE_FRAC};
     *wi = k < N / 2 ? -COS[k < N / 4 ? N / 4 - k : k - N / 4] : 0;
 }}
 
 /* |X[k]|^2 >> {POWER_SHIFT} from Z, the half-length FFT of the even (real) and odd (imaginary) samples:
-   2X[k] = (A + B) + W (-i)(A - B), A = Z[k mod N/2], B = conj(Z[(N/2 - k) mod N/2]) */
-static int64_t power_of(const int32_t *re, const int32_t *im, int k) {{
-    int a = k % (N / 2), b = (N / 2 - k) % (N / 2);
-    int64_t ar = re[a], ai = im[a], br = re[b], bi = -(int64_t)im[b], wr, wi;
-    int64_t vr = ai - bi, vi = br - ar; /* -i (A - B) */
-    int64_t xr, xi;
+   2X[k] = (A + B) + W^k (-i)(A - B), A = Z[k mod N/2] = (ar, ai), B = conj(Z[(N/2 - k) mod N/2]) = (zr, -zi) */
+static int64_t bin_power(int64_t ar, int64_t ai, int64_t zr, int64_t zi, int k) {{
+    int64_t br = zr, bi = -zi, vr = ai - bi, vi = br - ar, xr, xi; /* v = -i (A - B) */
+    int32_t wr, wi;
     twiddle(k, &wr, &wi);
     xr = ar + br + rshift64(wr * vr - wi * vi, {TWIDDLE_FRAC});
     xi = ai + bi + rshift64(wr * vi + wi * vr, {TWIDDLE_FRAC});
     return (xr * xr + xi * xi) >> {POWER_SHIFT + 2};
 }}
 
-/* log2(v) in Q{LOG_FRAC} for v >= 1: exponent, then the table, linearly interpolated */
+/* log2(v) in Q{LOG_FRAC} for v >= 1: exponent (count leading zeros where the compiler has it), then the
+   table, linearly interpolated */
 static int32_t log2_q(int64_t v) {{
-    int e = 0;
+    int e;
     int64_t f;
     int32_t index, rest, mantissa;
+#if defined(__GNUC__)
+    e = 63 - __builtin_clzll((unsigned long long)v);
+#else
+    e = 0;
     while ((v >> (e + 1)) != 0) e++;
+#endif
     f = (e >= 16 ? (v >> (e - 16)) : (v << (16 - e))) - 65536;
     index = (int32_t)(f >> {16 - LOG_TABLE_BITS});
     rest = (int32_t)(f & {(1 << (16 - LOG_TABLE_BITS)) - 1});
@@ -184,6 +181,9 @@ static int32_t log2_q(int64_t v) {{
 
 def _frame_code(config: FeatureConfig, tables, feature_type: str, store: str) -> str:
     """`frontend_frame`: window, FFT, mel energies and their log, DCT, normalisation (running or fixed)."""
+    last_bin = max((int(first) + len(weights) - 1 for first, weights in zip(tables.mel_first, tables.mel_weights, strict=True)), default=0)
+    if last_bin >= config.n_fft // 2:  # the C computes no power for the Nyquist bin
+        raise NasError(f"f_max {config.f_max:g} Hz: a mel filter reaches the Nyquist bin; expected f_max <= {SAMPLE_RATE // 2} Hz")
     keeps_mean = running(config)
     running_params = "int32_t *running, int32_t frame, " if keeps_mean else ""
     running_step = (
@@ -212,39 +212,56 @@ static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) 
         "static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, "
         f"{running_params}{feature_type} *out)"
     )
-    return f"""{divide}{signature} {{
-    int i, j, m, span;
-    for (i = 0; i < N; i++) {{ /* window, samples left-aligned for the FFT; even ones real, odd ones imaginary, bit-reversed */
-        int32_t value = (int32_t)rshift64((int64_t)samples[i] * WINDOW[i <= N / 2 ? i : N - i], {tables.window_shift});
-        unsigned r = reverse_bits((unsigned)(i / 2));
-        if (i % 2) im[r] = value;
-        else re[r] = value;
+    rounding = 1 << (tables.window_shift - 1)
+    return f"""{divide}/* sample n windowed (Hann, mirrored) and rounded: |x * w| <= 2^15 * (2^15 - 1), so int32 holds it */
+#define WINDOWED(n) (((int32_t)samples[n] * WINDOW[(n) <= N / 2 ? (n) : N - (n)] + {rounding}) >> {tables.window_shift})
+{signature} {{
+    int i, j, k, m, span;
+    unsigned r = 0;
+    uint32_t *low = (uint32_t *)re; /* the power spectrum's low words: the same int32 storage, unsigned */
+    for (i = 0; i < N / 2; i++) {{ /* window, samples left-aligned for the FFT: sample 2i real, 2i + 1 imaginary, at r = reverse(i) */
+        unsigned bit = N / 4;
+        re[r] = WINDOWED(2 * i);
+        im[r] = WINDOWED(2 * i + 1);
+        while (r & bit) {{ r ^= bit; bit >>= 1; }} /* r = reverse(i + 1): add one from the top bit down */
+        r |= bit;
     }}
     for (span = 2; span <= N / 2; span <<= 1) {{ /* radix-2 butterflies of the N/2-point FFT */
         int half = span / 2, step = N / span, start;
-        for (start = 0; start < N / 2; start += span) {{
-            for (j = 0; j < half; j++) {{
-                int64_t wr, wi;
-                twiddle(j * step, &wr, &wi);
-                {{
-                int32_t br = re[start + half + j], bi = im[start + half + j];
-                int32_t tr = (int32_t)rshift64(wr * br - wi * bi, {TWIDDLE_FRAC});
-                int32_t ti = (int32_t)rshift64(wr * bi + wi * br, {TWIDDLE_FRAC});
-                int32_t ar = re[start + j], ai = im[start + j];
-                re[start + j] = ar + tr;
-                im[start + j] = ai + ti;
-                re[start + half + j] = ar - tr;
-                im[start + half + j] = ai - ti;
-                }}
+        for (j = 0; j < half; j++) {{
+            int32_t wr, wi;
+            twiddle(j * step, &wr, &wi); /* one twiddle for every butterfly that uses it */
+            for (start = j; start < N / 2; start += span) {{
+                int32_t br = re[start + half], bi = im[start + half];
+                int32_t tr = (int32_t)rshift64((int64_t)wr * br - (int64_t)wi * bi, {TWIDDLE_FRAC});
+                int32_t ti = (int32_t)rshift64((int64_t)wr * bi + (int64_t)wi * br, {TWIDDLE_FRAC});
+                int32_t ar = re[start], ai = im[start];
+                re[start] = ar + tr;
+                im[start] = ai + ti;
+                re[start + half] = ar - tr;
+                im[start + half] = ai - ti;
             }}
+        }}
+    }}
+    for (k = 0; k <= N / 4; k++) {{ /* the power spectrum, in place: bins k and N/2 - k both from Z[k] and Z[N/2 - k] */
+        int other = (N / 2 - k) % (N / 2);
+        int64_t zr = re[k], zi = im[k], yr = re[other], yi = im[other];
+        int64_t pk = bin_power(zr, zi, yr, yi, k), po = k ? bin_power(yr, yi, zr, zi, N / 2 - k) : 0;
+        /* P < 2^48: its low word into low[bin], its high word into im[bin]; bin N/2 (k = 0's other)
+           is in no mel filter (every filter ends at or below f_max <= the Nyquist frequency) */
+        low[k] = (uint32_t)pk;
+        im[k] = (int32_t)(pk >> 32);
+        if (other != k) {{
+            low[other] = (uint32_t)po;
+            im[other] = (int32_t)(po >> 32);
         }}
     }}
     for (m = 0; m < MELS; m++) {{ /* power, mel energies, their log */
         int64_t energy = 0;
-        int k;
         for (k = MEL_OFFSET[m]; k < MEL_OFFSET[m + 1]; k++) {{
             int bin = MEL_FIRST[m] + (k - MEL_OFFSET[m]);
-            energy += power_of(re, im, bin) * MEL_WEIGHTS[k];
+            int64_t power = (int64_t)(((uint64_t)(uint32_t)im[bin] << 32) | low[bin]);
+            energy += power * MEL_WEIGHTS[k];
         }}
         logs[m] = log2_q((energy >> {MEL_FRAC}) + {tables.floor});
     }}

@@ -38,7 +38,7 @@ arm: model.c model.h
 \t$(ARM_CC) $(ARM_CFLAGS) -c model.c -o model-m4.o
 \tarm-none-eabi-size -A model-m4.o
 
-firmware.elf: startup.c main.c model.c model.h vectors.h link.ld
+firmware.elf: startup.c main.c model.c model.h vectors.h measure.h link.ld
 \t$(ARM_CC) $(ARM_CFLAGS) -nostdlib -T link.ld -Wl,--gc-sections -o $@ startup.c main.c model.c -lgcc
 
 qemu: firmware.elf

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from nas.core.limits import FLOAT_BITS
 from nas.engine.layout import SHIFT_BITS, bias_vectors, packed_tensor_bytes, weight_tensors
 from nas.model.architecture import ModelConfig
-from nas.model.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig
+from nas.model.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig, pow2_magnitudes
 
 FLASH, RAM = "flash", "ram"
 STRUCT_ALIGN = 4  # int32 is the widest member type (host x86-64 and Cortex-M alike)
@@ -28,6 +28,7 @@ GATE_SCRATCH_BITS = 16  # gate outputs (Q0.15) and new states awaiting the secon
 # figures: host gcc -Os and arm-none-eabi-gcc -Os); the tests fail if either exceeds it.
 STACK_RESERVE_BYTES = 256
 C_TYPES = {8: "int8_t", 16: "int16_t", 32: "int32_t"}
+C_BITS = {ctype: bits for bits, ctype in C_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,18 @@ def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continu
                 SIGMOID_TABLE_ENTRIES * TABLE_ENTRY_BYTES,
             )
         )
+        if quant.weights == "pow2":
+            entries, ctype = 2**quant.weight_bits, multiplier_ctype(quant.weight_bits)
+            bits = C_BITS[ctype]
+            regions.append(Region(FLASH, "tables", "pow2 multipliers", "MULTIPLIER", ctype, entries, bits, entries * bits // 8))
     if features is not None:
         regions += frontend_regions(features)
     return regions
+
+
+def multiplier_ctype(weight_bits: int) -> str:
+    """The C type of the pow2 multiplier table: int16 while the largest, 2**(magnitudes - 1), fits."""
+    return "int16_t" if pow2_magnitudes(weight_bits) - 1 < 15 else "int32_t"
 
 
 def frontend_regions(features) -> list[Region]:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.core.errors import NasError
+from nas.device.targets import DEFAULT_TARGET, TARGETS
 
 HOST = "gcc"
 ARM = "arm-none-eabi-gcc"
-ARM_FLAGS = ("-mcpu=cortex-m4", "-mthumb")
+ARM_FLAGS = TARGETS[DEFAULT_TARGET].flags
 COMMON_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-fdata-sections", "-ffunction-sections")
 INSTANCE = '#include "model.h"\nnas_stream_t nas_instance; /* the application\'s one stream: its .bss is the RAM */\n'
 
@@ -80,15 +81,16 @@ def _tool(compiler: str, name: str) -> str:
     return compiler[: -len("gcc")] + name if compiler.endswith("gcc") else name
 
 
-def compile_export(folder: Path, compiler: str = HOST, work: Path | None = None) -> Compiled:
-    """Compile `folder`'s model.c (and the instance) into `work` and measure the objects."""
+def compile_export(folder: Path, compiler: str = HOST, work: Path | None = None, target: str = DEFAULT_TARGET) -> Compiled:
+    """Compile `folder`'s model.c (and the instance) into `work` and measure the objects; the ARM
+    compiler builds for `target` (nas.device.targets)."""
     if not available(compiler):
         raise NasError(f"{compiler}: not found; expected a C compiler on PATH (apt-get install gcc-arm-none-eabi for the ARM one)")
     folder = folder.resolve()  # the compiler runs in `work`
     work = (work or folder / f"build-{compiler}").resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / "instance.c").write_text(INSTANCE)
-    flags = [*COMMON_FLAGS, *(ARM_FLAGS if compiler == ARM else ())]
+    flags = [*COMMON_FLAGS, *(TARGETS[target].flags if compiler == ARM else ())]
     symbols: dict[str, int] = {}
     sections: dict[str, int] = {}
     nodes: dict[str, tuple[str, int]] = {}

@@ -12,9 +12,14 @@ Formats are those of `nas.model.formats`. One step of one layer, for inputs x (f
   RNN: h' = tanh(sat16(px + ph + b))
   classifier: logits = round_shift(W_c · h, frac(W_c) + fh - 12) + b_c      (int32, Q.12)
 round_shift(v, s) = (v + 2**(s-1)) >> s for s > 0 (round half up), v << -s otherwise.
-Power-of-two weights multiply by shifting: the product of x with +-2**e enters the accumulator
-(frac A) as x << (e + A), or as round_shift(x, -(e + A)) when that is negative; A is the largest
-value that keeps every int32 accumulator from overflowing (see `pow2_accumulator_frac`).
+Every dot product is exact, and is rounded once per output (the round_shift above): each weight
+code stands for an integer multiplier m in the accumulator's scale (frac A bits), and W · x is
+the exact sum of m * x. Fixed-point: m is the code, A its frac bits. Power-of-two: m =
+sign * 2**(e_max - k + A) with A = -e_min (e_min = e_max - (magnitudes - 1), the tensor's smallest
+power), so m = sign * 2**(magnitudes - 1 - k), a table of 2**bits entries that depends on the
+width alone (`pow2_multipliers`); the zero code is 0. The accumulator holds any sum: 32 bits where
+the tensor's shape and format bound it there (`accumulator_bits`), 64 bits otherwise (the
+result is the same; only the C's instructions differ).
 """
 
 from __future__ import annotations
@@ -97,69 +102,55 @@ def int_tanh(pre: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------ weights
 @dataclass
 class IntWeight:
-    """One quantized weight matrix: its codes as stored, and the integer form the engine uses."""
+    """One quantized weight matrix: its codes as stored, and the integer multipliers they stand for."""
 
     scheme: str  # fixed | pow2
     bits: int
     shift: int  # fixed: frac bits; pow2: e_max
     codes: np.ndarray  # (rows, cols) int64: fixed: signed integers; pow2: sign << (bits-1) | k
     input_bits: int  # width of the values it multiplies (the state width)
-    acc_frac: int = field(init=False)  # frac bits of the weights inside the accumulator
-    exact: np.ndarray = field(init=False)  # integer weights entering the accumulator unshifted
-    shifted: list[tuple[int, np.ndarray]] = field(init=False)  # (right shift, signs) for tiny pow2 weights
+    acc_frac: int = field(init=False)  # frac bits of the multipliers (A): the accumulator holds W · x in frac A + x_frac
+    exact: np.ndarray = field(init=False)  # (rows, cols) int64: the multiplier of each weight
 
     def __post_init__(self) -> None:
         self.codes = np.asarray(self.codes, dtype=np.int64)
         if self.scheme == "fixed":
-            self.acc_frac, self.exact, self.shifted = self.shift, self.codes, []
+            self.acc_frac, self.exact = self.shift, self.codes
         else:
-            sign, exponent = pow2_exponents(self.codes, self.bits, self.shift)
-            self.acc_frac = pow2_accumulator_frac(self.shift, self.bits, self.codes.shape[1], self.input_bits)
-            power = np.where(exponent == ZERO_EXPONENT, ZERO_EXPONENT, exponent + self.acc_frac)
-            self.exact = np.where(power >= 0, sign * (np.int64(1) << np.maximum(power, 0)), 0)
-            self.shifted = [
-                (int(-p), np.where(power == p, sign, 0)) for p in sorted(set(power[(power < 0) & (power != ZERO_EXPONENT)].tolist()))
-            ]
-        bound = np.abs(self.exact).sum(axis=1) + sum(np.abs(s).sum(axis=1) for _, s in self.shifted)
-        worst = int(bound.max(initial=0)) * 2 ** (self.input_bits - 1)
-        if worst > ACC_LIMIT:
-            raise NasError(
-                f"{self.codes.shape[1]}-input layer with {self.bits}-bit {self.scheme} weights could overflow an int32 accumulator "
-                f"(worst case {worst:,}); expected fewer inputs or fewer weight bits"
-            )
+            self.acc_frac = pow2_magnitudes(self.bits) - 1 - self.shift  # -e_min
+            self.exact = pow2_multipliers(self.bits)[self.codes]
+
+    @property
+    def accumulator_bits(self) -> int:
+        return accumulator_bits(self.scheme, self.bits, self.codes.shape[1], self.input_bits)
 
     def accumulate(self, inputs: np.ndarray) -> np.ndarray:
-        """W · x for a batch of input rows, in the accumulator's integer scale."""
-        acc = inputs @ self.exact.T
-        for right_shift, signs in self.shifted:
-            acc = acc + round_shift(inputs, right_shift) @ signs.T
-        return acc
+        """W · x for a batch of input rows, exactly, in the accumulator's integer scale (int64)."""
+        return np.asarray(inputs, np.int64) @ self.exact.T
 
     def decoded(self) -> np.ndarray:
         """The real values the codes stand for (for tests and reports)."""
-        if self.scheme == "fixed":
-            return self.codes * 2.0**-self.shift
-        sign, exponent = pow2_exponents(self.codes, self.bits, self.shift)
-        return np.where(exponent == ZERO_EXPONENT, 0.0, sign * np.exp2(exponent.astype(np.float64)))
+        return self.exact * 2.0**-self.acc_frac
 
 
-ZERO_EXPONENT = -(10**6)  # marks the zero code among pow2 exponents
+def pow2_multipliers(bits: int) -> np.ndarray:
+    """(2**bits,) int64: the multiplier of each pow2 code, sign << (bits-1) | k: sign * 2**(L-1-k),
+    L = the number of magnitudes; the all-ones k (k = L) is zero."""
+    half, levels = 1 << (bits - 1), pow2_magnitudes(bits)
+    k = np.arange(1 << bits) % half
+    magnitude = np.where(k < levels, np.int64(1) << np.maximum(levels - 1 - k, 0), 0)
+    return np.where(np.arange(1 << bits) >= half, -magnitude, magnitude).astype(np.int64)
 
 
-def pow2_exponents(codes: np.ndarray, bits: int, e_max: int) -> tuple[np.ndarray, np.ndarray]:
-    half = 1 << (bits - 1)
-    sign = np.where(codes >= half, -1, 1).astype(np.int64)
-    k = codes % half
-    exponent = np.where(k >= pow2_magnitudes(bits), ZERO_EXPONENT, e_max - k)
-    return sign, exponent
+def largest_multiplier(scheme: str, bits: int) -> int:
+    """The largest |m| a code of the format can stand for."""
+    return 2 ** (pow2_magnitudes(bits) - 1) if scheme == "pow2" else 2 ** (bits - 1)
 
 
-def pow2_accumulator_frac(e_max: int, bits: int, cols: int, input_bits: int) -> int:
-    """Frac bits of the weight side of the accumulator: enough to hold every power exactly
-    (-e_min), but no more than keeps cols * 2**(e_max + A) * 2**(input_bits-1) <= 2**30."""
-    e_min = e_max - (pow2_magnitudes(bits) - 1)
-    ceiling = ACCUMULATOR_BITS - 1 - input_bits - math.ceil(math.log2(max(cols, 1))) - e_max
-    return min(-e_min, ceiling)
+def accumulator_bits(scheme: str, bits: int, cols: int, input_bits: int) -> int:
+    """32 when every sum of `cols` products fits an int32 for any codes and inputs, else 64."""
+    worst = cols * largest_multiplier(scheme, bits) * 2 ** (input_bits - 1)
+    return 32 if worst <= ACC_LIMIT else 64
 
 
 # -------------------------------------------------------------------------------------- model
