@@ -7,6 +7,7 @@ For the largest GRU within 36 kB (device memory, one layer, 13 MFCC, the default
 - the front-end alone (frontend.c, the same recordings, frame by frame);
 - the model: the stream less the front-end, and that per weight (the recurrent weights a frame
   steps through; the classifier runs once per utterance, apart);
+- what the compute model (nas.device.compute) predicts, and its error;
 - the bytes per target: the memory model's flash and RAM, and the ARM objects' `.text`,
   `.rodata` (= flash) and `.bss` (= RAM less the stack reserve).
 Random weights (instructions do not depend on their values, but for the branches the kernel
@@ -54,7 +55,7 @@ def measure(model, quant, features, recordings, normaliser, targets) -> list[dic
 
     from nas.device.cexport import generate
     from nas.device.cfrontend import generate_frontend
-    from nas.device.compute import frame_cost
+    from nas.device.compute import frame_cost, predict_instructions
     from nas.device.firmware import (
         build_firmware,
         run_firmware,
@@ -76,6 +77,7 @@ def measure(model, quant, features, recordings, normaliser, targets) -> list[dic
     pcm = [np.pad(w.samples, (0, max(0, features.n_fft - len(w.samples)))) for w in recordings]
     cost = frame_cost(model, features)
     breakdown = memory_breakdown(model, quant, features)
+    predicted = {target: predict_instructions(model, quant, features, target) for target in targets}
     rows = []
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
@@ -113,6 +115,8 @@ def measure(model, quant, features, recordings, normaliser, targets) -> list[dic
                     "rodata_bytes": compiled.rodata_bytes,
                     "bss_bytes": compiled.bss_bytes,
                     "rodata_is_flash": compiled.rodata_bytes == breakdown.flash_bytes,
+                    "predicted_instructions_per_frame": round(predicted[target].per_frame),
+                    "prediction_error": round(predicted[target].per_frame / stream.instructions_per_frame - 1, 4),
                     "identical_logits": f"{len(stream.classes) - stream.mismatches}/{len(stream.classes)}",
                     "identical_features": f"{len(front.frames) - front.mismatches}/{len(front.frames)}",
                     "qemu_seconds": round(time.time() - started, 1),

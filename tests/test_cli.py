@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from nas.cli.main import main
+from nas.device.compute import predict_instructions
 from nas.device.memory import memory_breakdown
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, load_features
@@ -146,6 +147,14 @@ def test_memory_command_prints_the_breakdown_and_solves_hidden(capsys):
     code, out, _ = run(["memory", "--cell", "gru", "--hidden", "64", "--n-mfcc", "13", "--weights", "pow2", "--weight-bits", "4"], capsys)
     assert code == 0 and "12.82 kB (13,125 B)" in out and "7,712" in out  # docs/memory-model.md works it out by hand
     assert "flash_bytes" in out and "10,917" in out and "ram_bytes" in out
+    # the compute model beside the bytes: its prediction, for the default target and another
+    predicted = predict_instructions(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FeatureConfig(), "cortex-m4")
+    assert f"compute on cortex-m4: about {round(predicted.per_frame):,} instructions per frame" in out.replace("\n", " ")
+    assert f"{round(predicted.mips(0.01), 2):g} MIPS for real time at a 10 ms hop" in out.replace("\n", " ")
+    code, out, _ = run(["memory", "--hidden", "64", "--weights", "pow2", "--target", "cortex-m3"], capsys)
+    assert code == 0 and "compute on cortex-m3: about" in out
+    code, out, _ = run(["memory", "--hidden", "64", "--weights", "float"], capsys)
+    assert code == 0 and "compute on" not in out  # float weights: no integer engine on the device
     code, out, _ = run(["memory", "--weights", "pow2", "--budget-kb", "36", "--solve", "hidden"], capsys)
     quant = QuantConfig.make("pow2", 4)
     fits = [h for h in range(1, 400) if memory_breakdown(ModelConfig(hidden=h), quant, FeatureConfig()).total_bytes <= 36 * 1024]

@@ -48,7 +48,12 @@ def test_memory_over_budget_exits_1_and_says_so_in_json(capsys):
     document = json_document(out, "memory")
     assert code == 0 and document["budget"]["fits"] is True and document["model_config"]["hidden"] == 16
     code, out, _ = run(["memory", "--hidden", "16", "--json"], capsys)
-    assert code == 0 and json_document(out, "memory")["budget"] is None
+    document = json_document(out, "memory")
+    assert code == 0 and document["budget"] is None and document["compute"] is None  # float weights: no device engine
+    code, out, _ = run(["memory", "--hidden", "16", "--weights", "pow2", "--json"], capsys)
+    document = json_document(out, "memory")
+    assert document["compute"]["target"] == "cortex-m4" and document["compute"]["instructions_per_frame"] > 0
+    assert document["compute"]["mips_for_real_time"] == round(document["compute"]["instructions_per_frame"] / 0.01 / 1e6, 2)
 
 
 def test_bad_input_exits_2(capsys):

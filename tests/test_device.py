@@ -13,6 +13,7 @@ import torch
 from nas.data.dataset import Waveform, list_recordings, read_all
 from nas.device.cexport import generate
 from nas.device.cfrontend import generate_frontend
+from nas.device.compute import CLASSIFY_TOLERANCE, TOLERANCE, predict_instructions
 from nas.device.firmware import (
     QEMU,
     build_firmware,
@@ -128,7 +129,8 @@ def test_the_compiler_measures_the_memory_model(tmp_path, case, compiler, waves)
     assert 0 < compiled.max_stack_bytes <= STACK_RESERVE_BYTES, compiled.stack_chains
 
 
-QEMU_WIDTHS = [("pow2", 3), ("pow2", 4), ("pow2", 5), ("fixed", 4), ("fixed", 6), ("fixed", 8)]
+# the default space's widths, and pow2 6-bit (int32 multipliers: the plain path on every core)
+QEMU_WIDTHS = [("pow2", 3), ("pow2", 4), ("pow2", 5), ("pow2", 6), ("fixed", 4), ("fixed", 6), ("fixed", 8)]
 
 
 def qemu_recordings(fsdd_dir) -> list:
@@ -145,17 +147,19 @@ def qemu_recordings(fsdd_dir) -> list:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path, fsdd_dir, target):
-    """Every weight scheme and width of the default space, both accumulator widths, the DSP path
-    (Cortex-M4) and the plain one (Cortex-M3), real and extreme audio: QEMU's logits are the engine's."""
+    """Every weight scheme and width of the default space (and pow2 6-bit), both accumulator widths, every cell, the
+    DSP path (Cortex-M4) and the plain one (Cortex-M3), real and extreme audio: QEMU's logits are
+    the engine's (and the bare-metal build needs no library function)."""
     require(ARM)
     require(QEMU)
     waves = qemu_recordings(fsdd_dir)
     features = FeatureConfig()
     raw = FeatureCache(None).get(waves, features)
     normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
-    for scheme, bits in QEMU_WIDTHS:
+    for (scheme, bits), cell in zip(QEMU_WIDTHS, ["lstm", "gru", "gru", "gru", "rnn", "gru", "gru"], strict=True):
         torch.manual_seed(bits)
-        engine = from_float_model(RecurrentClassifier(ModelConfig(hidden=21, n_input=features.n_mfcc)), QuantConfig.make(scheme, bits))
+        config = ModelConfig(cell=cell, hidden=21 if cell == "gru" else 45, n_input=features.n_mfcc)  # gcc calls memcpy from 45 up
+        engine = from_float_model(RecurrentClassifier(config), QuantConfig.make(scheme, bits))
         header, source = generate(engine, features, normaliser.constants())
         (tmp_path / "model.h").write_text(header)
         (tmp_path / "model.c").write_text(source)
@@ -165,7 +169,10 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
         assert run.mismatches == 0, (scheme, bits, run.output[-2000:])
         assert np.array_equal(run.logits, expected), (scheme, bits)
         assert list(run.frames) == [len(f) for f in raw] and len(run.frames) == 13
-        assert run.instructions_per_frame > 1000
+        predicted = predict_instructions(config, engine.quant, features, target)
+        assert abs(predicted.per_frame / run.instructions_per_frame - 1) <= TOLERANCE, (scheme, bits, predicted, run.instructions_per_frame)
+        assert abs(predicted.classify / run.classify_instructions.mean() - 1) <= CLASSIFY_TOLERANCE, (scheme, bits, predicted)
+        assert predicted.calibrated
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -189,4 +196,5 @@ def test_each_target_in_qemu_computes_the_frontends_features_alone(tmp_path, fsd
     run = run_frontend_firmware(elf, target=target)
     assert run.mismatches == 0, run.output[-2000:]
     assert list(run.frames) == [len(f) for f in raw]
-    assert run.instructions_per_frame > 1000
+    predicted = predict_instructions(ModelConfig(n_input=features.n_mfcc), QuantConfig.make("pow2", 4), features, target)
+    assert abs(predicted.frontend_per_frame / run.instructions_per_frame - 1) <= TOLERANCE, (predicted, run.instructions_per_frame)

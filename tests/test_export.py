@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from nas.cli.main import main
+from nas.device.compute import TOLERANCE
 from nas.device.memory import memory_breakdown
 from nas.features.extract import FeatureCache, FeatureConfig
 from nas.model.architecture import ModelConfig
@@ -55,7 +56,10 @@ def test_export_best_then_evaluate_reproduces(study, capsys):
             assert f"| {compiler} | {figures['rodata_bytes']:,} | 0 | {figures['bss_bytes']:,} |" in (out / "README.md").read_text()
     if "qemu" in compiled:
         assert compiled["qemu"]["golden_vectors_matching"] == compiled["qemu"]["golden_vectors"] == 20
-        assert compiled["qemu"]["instructions_per_frame"] > 1000
+        # the compute model's prediction, written beside it, within its tolerance of QEMU's count
+        measured, predicted = compiled["qemu"]["instructions_per_frame"], description["instructions_predicted"]["cortex-m4"]
+        assert abs(predicted["instructions_per_frame"] / measured - 1) <= TOLERANCE, (predicted, measured)
+        assert f"about {measured:,} instructions per frame" in (out / "README.md").read_text()
     printed = capsys.readouterr().out
     assert f"gcc -Os: .rodata {memory['flash_bytes']:,} B, .bss {memory['ram_bytes'] - memory['stack_bytes']:,} B" in printed
     assert main(["evaluate", str(out), "--data-dir", str(data), "--html", str(out / "cm.html")]) == 0

@@ -23,10 +23,11 @@ from nas.core.stats import Accuracy, confusion_counts
 from nas.core.version import __version__
 from nas.data.dataset import OFFICIAL, Split, list_recordings, load_split, make_split, read_all
 from nas.device.cexport import generate
-from nas.device.compute import frame_cost
+from nas.device.compute import frame_cost, predict_instructions
 from nas.device.cproject import run_pcm, write_project
 from nas.device.firmware import QEMU, build_firmware, run_firmware, write_firmware
 from nas.device.memory import memory_breakdown
+from nas.device.targets import TARGETS
 from nas.device.toolchain import ARM, HOST, available, compile_export
 from nas.engine.intmodel import IntegerModel, from_float_model, pack, unpack
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set, compute_frames
@@ -155,6 +156,8 @@ def export_checkpoint(
             for i in breakdown.items
         ],
         "compute_per_frame": frame_cost(model_config, device_features).to_dict(),
+        # the compute model's instructions on each target (nas.device.compute; QEMU's count in "compiled")
+        "instructions_predicted": {t: predict_instructions(model_config, quant, device_features, t).to_dict() for t in TARGETS},
         "compiled": device,
         "golden_vectors": golden,
         "weights_bin_bytes": len(data),

@@ -129,10 +129,15 @@ def _compute_lines(description: dict) -> list[str]:
             f"{cost['model_lookups']:,} sigmoid-table lookups",
             f"- classifier, once per utterance: {cost['classifier_macs']:,} weight terms",
         ]
+        for target, predicted in (description.get("instructions_predicted") or {}).items():
+            lines.append(
+                f"- {target}, predicted by the compute model: about {predicted['instructions_per_frame']:,} instructions per frame "
+                f"(front-end {predicted['frontend_instructions_per_frame']:,}), {predicted['classify_instructions']:,} for classify"
+            )
         if "qemu" in compiled:
             q = compiled["qemu"]
             lines.append(
-                f"- Cortex-M4 (QEMU {q['machine']}): about {q['instructions_per_frame']:,} instructions per frame; "
+                f"- Cortex-M4 (QEMU {q['machine']}), measured: about {q['instructions_per_frame']:,} instructions per frame; "
                 f"{q['golden_vectors_matching']}/{q['golden_vectors']} golden vectors give identical logits"
             )
     return lines

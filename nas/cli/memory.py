@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from nas.cli.options import add_budget_options, add_json_option, add_model_options, add_quant_options
+from nas.cli.options import add_budget_options, add_json_option, add_model_options, add_quant_options, add_target_option
 from nas.cli.output import EXIT_CHECK_FAILED, console, json_mode, print_json, say
 from nas.core.errors import NasError
+from nas.data.dataset import SAMPLE_RATE
 from nas.device.memory import Budget, format_bytes
 from nas.features.extract import FeatureConfig
 from nas.model.architecture import ModelConfig
@@ -22,7 +23,8 @@ def add_memory_command(commands) -> None:
     memory.add_argument(
         "--solve", choices=("hidden",), help="find the largest hidden size within --budget-kb (default: size the given --hidden)"
     )
-    add_json_option(memory, "the breakdown")
+    add_target_option(memory)
+    add_json_option(memory, "the breakdown and the compute")
     memory.set_defaults(command="memory")
 
 
@@ -55,16 +57,44 @@ def cmd_memory(args: argparse.Namespace) -> int:
     breakdown = memory_breakdown(model, quant, features)
     broken = budget.exceeded(breakdown.to_dict()) if budget is not None else []
     code = EXIT_CHECK_FAILED if broken else 0  # over the budget is a failed check, as a script needs to see
+    compute = compute_document(model, quant, features, args.target)
     if json_mode(args):
-        print_json("memory", memory_document(model, quant, features, breakdown, budget, broken))
+        print_json("memory", memory_document(model, quant, features, breakdown, budget, broken) | {"compute": compute})
         return code
     console.print(breakdown_table(breakdown, f"{model.describe()}, {quant.describe()}"))
+    if compute is not None:
+        say(compute_line(compute))
     if budget is not None:
         say(
             f"budget: {budget.describe()} | uses {format_bytes(breakdown.scoped_bytes(budget.scope))} | "
             f"{'over budget: ' + '; '.join(broken) if broken else 'fits'}"
         )
     return code
+
+
+def compute_document(model, quant, features, target: str) -> dict | None:
+    """The compute model's instructions on `target` (None for float weights: the device runs integers)."""
+    from nas.device.compute import predict_instructions
+
+    if not quant.quantized:
+        return None
+    predicted = predict_instructions(model, quant, features, target)
+    document = predicted.to_dict()
+    if features is not None:
+        hop_seconds = features.hop_length / SAMPLE_RATE
+        document |= {"hop_seconds": hop_seconds, "mips_for_real_time": round(predicted.mips(hop_seconds), 2)}
+    return document
+
+
+def compute_line(compute: dict) -> str:
+    line = f"compute on {compute['target']}: about {compute['instructions_per_frame']:,} instructions per frame"
+    if "mips_for_real_time" in compute:
+        line += (
+            f" (front-end {compute['frontend_instructions_per_frame']:,}, model {compute['model_instructions_per_frame']:,}), "
+            f"{compute['mips_for_real_time']:g} MIPS for real time at a {compute['hop_seconds'] * 1000:g} ms hop"
+        )
+    line += f"; classify {compute['classify_instructions']:,} once per utterance (predicted, calibrated against QEMU"
+    return line + ("" if compute["calibrated"] else "; this kernel variant was not calibrated: an upper estimate") + ")"
 
 
 def memory_document(model, quant, features, breakdown, budget, broken: list[str]) -> dict:

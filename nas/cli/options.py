@@ -16,6 +16,7 @@ from nas.core import limits
 from nas.core.errors import EXIT_BAD_INPUT, NasError
 from nas.data.dataset import OFFICIAL
 from nas.device.memory import BUDGET_SCOPES, DEFAULT_BUDGET_SCOPE
+from nas.device.targets import DEFAULT_TARGET, TARGETS
 from nas.features.extract import FRONTENDS, NORMALISATIONS, FeatureConfig
 from nas.model.architecture import CELLS, ModelConfig
 from nas.model.formats import DEFAULT_WEIGHT_BITS, WEIGHT_SCHEMES, QuantConfig
@@ -216,6 +217,15 @@ def add_confirm_options(parser: argparse.ArgumentParser) -> None:
         type=limits.CONFIRM_POINTS.parse,
         default=defaults.points,
         help="front points confirmed: the most accurate of each size band first, then the most accurate",
+    )
+
+
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        choices=list(TARGETS),
+        default=DEFAULT_TARGET,
+        help=f"the core whose instructions per frame the compute model predicts (default: {DEFAULT_TARGET})",
     )
 
 

@@ -2,6 +2,12 @@
 nas/engine/intmodel.py computes it; `nas.device.cexport` names each layer's tensors in it.
 """
 
+# The second pass of LSTM and RNN: the new state, kept in the gate scratch, into h.
+COPY_STATE = """        {
+            volatile STATE_T *state = h; /* volatile: a plain copy loop becomes a call to memcpy, which a bare-metal build lacks */
+            for (i = 0; i < H; i++) state[i] = (STATE_T)g[i];
+        }"""
+
 # One layer's update per cell, as in nas/engine/intmodel.py; W_IH, W_HH and the biases name the
 # layer's tensors (replaced per layer by `_step`).
 CELL_STEPS = {
@@ -30,8 +36,8 @@ CELL_STEPS = {
             int32_t h15 = rshift((int64_t)o * tanh_q(sat16(rshift(c[i], CF - PREACT_FRAC))), GATE_FRAC);
             g[i] = (int16_t)saturate(rshift(h15, GATE_FRAC - HF), STATE_BITS);
         }
-        for (i = 0; i < H; i++) h[i] = (STATE_T)g[i];""",
+""" + COPY_STATE,
     "rnn": """        for (i = 0; i < H; i++) /* the new state, kept until every row has read h */
             g[i] = (int16_t)saturate(rshift(tanh_q(sat16(preact(W_IH, i, in, IN_FRAC) + preact(W_HH, i, h, HF) + bias_value(B, i))), GATE_FRAC - HF), STATE_BITS);
-        for (i = 0; i < H; i++) h[i] = (STATE_T)g[i];""",
+""" + COPY_STATE,
 }

@@ -12,10 +12,10 @@ A code becomes its multiplier with no branch: pow2 through the width's table (MU
 accumulate exactly, in int32 or, where the shape and format need it, int64 (ACC_T).
 
 Two paths, one result, as CMSIS-NN keeps a pure C path beside a DSP one: plain C99 for any core,
-and, where the compiler defines __ARM_FEATURE_DSP (Cortex-M4/M7/M33 ...) and the state is 16-bit,
-the inputs read two at a time (one load for a pair of int16), so that each product is one SMLABB
-or SMLABT, or a pair of them one SMLALD into an int64 accumulator. NAS_NO_DSP builds the plain
-path on such a core.
+and, where the compiler defines __ARM_FEATURE_DSP (Cortex-M4/M7/M33 ...), the state is 16-bit and
+the multipliers fit 16 bits (all but pow2 6-bit), the inputs read two at a time (one load for a
+pair of int16), so that each product is one SMLABB or SMLABT, or a pair of them one SMLALD into
+an int64 accumulator. NAS_NO_DSP builds the plain path on such a core.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
     pairs = " ".join(f"PAIR({_code(win, i, bits)}, {_code(win, i + 1, bits)}, {i})" for i in range(0, win.codes, 2))
     # the row's last codes, nested tests (a switch would put a jump table in .rodata on some compilers)
     tail = "".join(f"if (rest > {i}) {{ TERM({_code(win, i, bits)}, {i}) " for i in range(win.codes - 1)) + "}" * (win.codes - 1)
+    fits16 = 0 if model.quant.weights == "pow2" and multiplier_ctype(bits) != "int16_t" else 1
     return f"""
 /* 4 bytes from p, little-endian, at any alignment: compilers make it one load where the core allows
    (a macro, so that no compiler keeps it a call). */
@@ -141,7 +142,8 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
 #define MULT(c) ((int32_t)((uint32_t)(c) << (32 - WEIGHT_BITS)) >> (32 - WEIGHT_BITS))
 #endif
 #define TERM(c, i) acc += (ACC_T)MULT(c) * x[i];
-#if defined(__ARM_FEATURE_DSP) && !defined(NAS_NO_DSP) && STATE_BITS == 16
+#define MULT_FITS_16 {fits16} /* a multiplier fits one half of a DSP operand */
+#if defined(__ARM_FEATURE_DSP) && !defined(NAS_NO_DSP) && STATE_BITS == 16 && MULT_FITS_16
 #include <arm_acle.h>
 /* x[i] and x[i + 1] in one load: x[i] in the low half (little-endian) */
 #define XPAIR(i) ((int32_t)((uint32_t)(uint16_t)x[i] | ((uint32_t)(uint16_t)x[(i) + 1] << 16)))

@@ -1,19 +1,36 @@
-"""What one frame costs the device in arithmetic, counted from the generated C's loops.
+"""What one frame costs the device: counted from the generated C's loops, and predicted in
+instructions per target from those counts.
 
-Counts are per hop (one feature frame and one recurrent step), plus the classifier once per
-utterance. "MACs" are multiply-accumulates; with power-of-two weights the model's are shift-adds
-(no multiplier). Table lookups read the sigmoid table (the model) or the log2 table (front-end),
-two entries each, interpolated. The measured cost on a Cortex-M4 (instructions per frame in
-QEMU) goes beside these in the export's README.
+`frame_cost` counts the arithmetic per hop (one feature frame and one recurrent step), plus the
+classifier once per utterance: multiply-accumulates and table lookups.
+
+`predict_instructions` turns counts of what the C executes (the kernel's codes in whole windows
+and in a row's last window, its rows, the cells' units and layers, the front-end's samples,
+butterflies, bins, mel weights, mel bands and DCT terms) into Cortex-M instructions per frame,
+with one coefficient per count: a linear model of the loops, calibrated once per target against
+QEMU (`bench/compute_calibration.py` writes nas/device/costs/<target>.json from a designed set
+of QEMU runs) and checked by the tests against every configuration they run in QEMU (within 5%).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
 
+from nas.core.errors import NasError
+from nas.device.ckernel import window
+from nas.device.targets import DEFAULT_TARGET, get_target
+from nas.engine.intmodel import accumulator_bits
+from nas.engine.layout import weight_tensors
 from nas.model.architecture import ModelConfig
-from nas.model.formats import GATES
+from nas.model.formats import GATES, QuantConfig
+
+COSTS = Path(__file__).parent / "costs"  # <target>.json: the calibrated coefficients
+TOLERANCE = 0.05  # the tests hold every prediction per frame within 5% of QEMU's count
+CLASSIFY_TOLERANCE = 0.15  # nas_classify, once per utterance: short rows whose last-window tests weigh more
 
 # sigmoid/tanh evaluations per hidden unit and step: GRU r, z (sigmoid) and n (tanh); LSTM i, f,
 # o (sigmoid), g and tanh(c); RNN tanh
@@ -50,3 +67,132 @@ def frame_cost(model: ModelConfig, features) -> FrameCost:
     macs = sum(gates * ((model.n_input if layer == 0 else model.hidden) + model.hidden) for layer in range(model.layers))
     lookups = ACTIVATIONS_PER_UNIT[model.cell] * model.hidden * model.layers
     return FrameCost(frontend_macs, frontend_lookups, macs, lookups, model.n_classes * model.hidden, moved)
+
+
+# ------------------------------------------------------------------------------ the counts
+def kernel_key(quant: QuantConfig, accumulator: int) -> str:
+    """The kernel's variant: scheme, width, state width and accumulator width (e.g. pow2-4-s16-a32)."""
+    return f"{quant.weights}-{quant.weight_bits}-s{quant.state_bits}-a{accumulator}"
+
+
+def _tensor_counts(tensors, quant: QuantConfig) -> dict[str, float]:
+    """Per kernel variant: codes in whole windows, codes in a row's last window, rows."""
+    group = window(quant.weight_bits).codes
+    counts: dict[str, float] = {}
+    for tensor in tensors:
+        key = kernel_key(quant, accumulator_bits(quant.weights, quant.weight_bits, tensor.cols, quant.state_bits))
+        for name, value in (
+            ("window_codes", tensor.rows * (tensor.cols // group) * group),
+            ("tail_codes", tensor.rows * (tensor.cols % group)),
+            ("rows", tensor.rows),
+        ):
+            counts[f"kernel.{key}.{name}"] = counts.get(f"kernel.{key}.{name}", 0) + value
+    return counts
+
+
+def model_counts(model: ModelConfig, quant: QuantConfig, features=None) -> dict[str, float]:
+    """What one recurrent step executes (the classifier apart), and with PCM in, what the stream
+    adds per hop (taking the samples, sliding the window)."""
+    counts = _tensor_counts(weight_tensors(model)[:-1], quant)
+    counts[f"cell.{model.cell}.units"] = model.hidden * model.layers
+    counts["layers"] = model.layers
+    counts["bias32_rows"] = GATES[model.cell] * model.hidden * model.layers if quant.bias_bits == 32 else 0
+    counts["step"] = 1
+    if features is not None:
+        counts["hop_samples"] = features.hop_length
+        counts["moved_samples"] = features.n_fft - features.hop_length
+    return counts
+
+
+def classify_counts(model: ModelConfig, quant: QuantConfig) -> dict[str, float]:
+    """nas_classify, once per utterance: the classifier's codes and rows (counted apart from the
+    step's: its rows are few and short, and each ends in a comparison) and the call."""
+    counts = _tensor_counts(weight_tensors(model)[-1:], quant)
+    return {f"classify.{name}": value for name, value in counts.items()} | {"classify.call": 1}
+
+
+def frontend_counts(features) -> dict[str, float]:
+    """What one front-end frame executes: window samples, butterflies and their twiddle groups,
+    bin pairs of the power spectrum, mel weights and bands, DCT terms, coefficients."""
+    from nas.features.frontend import frontend_tables
+
+    n = features.n_fft
+    half = n // 2
+    return {
+        "frontend.frame": 1,
+        "frontend.samples": n,
+        "frontend.butterflies": half // 2 * int(math.log2(half)),
+        "frontend.twiddle_groups": half - 1,
+        "frontend.bin_pairs": n // 4 + 1,
+        "frontend.mel_weights": sum(len(w) for w in frontend_tables(features).mel_weights),
+        "frontend.mels": features.n_mels,
+        "frontend.dct_terms": features.n_mfcc * features.n_mels,
+        "frontend.coefficients": features.n_mfcc,
+        "frontend.running_coefficients": features.n_mfcc if features.normalisation == "running" else 0,
+    }
+
+
+# ------------------------------------------------------------------------------ the prediction
+@dataclass(frozen=True)
+class Instructions:
+    """Predicted instructions on one target: per frame (front-end and recurrent step, the stream's
+    own work included) and per utterance (nas_classify)."""
+
+    target: str
+    frontend_per_frame: float
+    model_per_frame: float
+    classify: float
+    calibrated: bool  # False: a kernel variant the calibration did not measure (the dearest measured one stands in)
+
+    @property
+    def per_frame(self) -> float:
+        return self.frontend_per_frame + self.model_per_frame
+
+    def mips(self, hop_seconds: float) -> float:
+        """Millions of instructions per second for real time at one frame per hop."""
+        return self.per_frame / hop_seconds / 1e6
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "instructions_per_frame": round(self.per_frame),
+            "frontend_instructions_per_frame": round(self.frontend_per_frame),
+            "model_instructions_per_frame": round(self.model_per_frame),
+            "classify_instructions": round(self.classify),
+            "calibrated": self.calibrated,
+        }
+
+
+@lru_cache(maxsize=8)
+def target_costs(target: str) -> dict[str, float]:
+    get_target(target)
+    path = COSTS / f"{target}.json"
+    if not path.is_file():
+        raise NasError(f"--target {target}: no calibration ({path}); expected bench/compute_calibration.py to have written it")
+    return json.loads(path.read_text())["coefficients"]
+
+
+def _apply(counts: dict[str, float], costs: dict[str, float]) -> tuple[float, bool]:
+    total, calibrated = 0.0, True
+    for name, value in counts.items():
+        if name in costs:
+            total += costs[name] * value
+            continue
+        prefix = name.split("kernel.")[0] + "kernel."
+        if "kernel." not in name:
+            raise NasError(f"compute model: no coefficient for {name}; expected a calibration that counts it")
+        calibrated = False  # the dearest calibrated variant of this count stands in
+        suffix = name.rsplit(".", 1)[1]
+        total += max(v for k, v in costs.items() if k.startswith(prefix) and k.endswith("." + suffix)) * value
+    return total, calibrated
+
+
+def predict_instructions(model: ModelConfig, quant: QuantConfig, features=None, target: str = DEFAULT_TARGET) -> Instructions:
+    """Instructions per frame of the exported C on `target` (nas.device.targets), from the counts."""
+    if not quant.quantized:
+        raise NasError("--weights float: the device runs the integer engine; expected --weights fixed or pow2")
+    costs = target_costs(target)
+    front, front_ok = _apply(frontend_counts(features), costs) if features is not None else (0.0, True)
+    step, step_ok = _apply(model_counts(model, quant, features), costs)
+    classify, classify_ok = _apply(classify_counts(model, quant), costs)
+    return Instructions(target, front, step, classify, front_ok and step_ok and classify_ok)
