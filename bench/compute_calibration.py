@@ -121,6 +121,8 @@ def versions() -> dict:
         return subprocess.run(command, capture_output=True, text=True).stdout.splitlines()[0]
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "nas"], capture_output=True, text=True).stdout.strip()
+    commit += " with uncommitted changes to nas/" if changed else ""
     return {"commit": commit, "gcc": first_line(["arm-none-eabi-gcc", "--version"]), "qemu": first_line(["qemu-system-arm", "--version"])}
 
 

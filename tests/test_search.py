@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -23,9 +24,12 @@ from nas.core import limits
 from nas.core.errors import NasError
 from nas.core.stats import Accuracy
 from nas.data.dataset import load_split
+from nas.device.compute import largest_hidden_in_real_time, predict_instructions
 from nas.device.memory import Budget, memory_breakdown
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set
+from nas.model.architecture import ModelConfig
+from nas.model.formats import QuantConfig
 from nas.study.record import TrialRecord
 from nas.study.settings import SearchOptions, StudyLocation
 from nas.study.space import DEFAULT_SPACE, SPACES_DIR, load_space, resolve_space_path
@@ -282,6 +286,8 @@ STORED = {
     "--flash-kb": ["--flash-kb", "30"],
     "--ram-kb": ["--ram-kb", "3"],
     "--speaker-folds": ["--speaker-folds", "1"],
+    "--mcu-mhz": ["--mcu-mhz", "48"],
+    "--target": ["--target", "cortex-m3"],
 }
 
 
@@ -302,6 +308,34 @@ def test_resume_with_other_settings_is_refused(option, subset, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--study x: was created with" in err and option in err, err
     assert len(load(tmp_path, "x").trials) == 0
+
+
+def test_a_compute_budget_caps_the_hidden_size_before_training(subset, tmp_path, capsys):
+    """--mcu-mhz: the hidden size is drawn within what both budgets allow, so every trained trial's
+    predicted frame fits one hop at that clock (none over it trains); the clock is stored with the
+    study, and each trial's instructions are in trials.csv. A clock that nothing fits is refused."""
+    features, quant = FeatureConfig(n_mels=20, n_fft=128), QuantConfig.make("pow2", 4)  # the smoke space's
+    mhz = math.ceil(predict_instructions(ModelConfig(hidden=8), quant, features).per_frame / 1e4 * 100) / 100  # hidden 8 just fits
+    limit = mhz * 1e6 * features.hop_length / 8000
+    allowed = largest_hidden_in_real_time(ModelConfig(hidden=4), quant, features, mhz, "cortex-m4", 12)
+    assert 4 <= allowed < 12  # the memory budget alone allows 12, the space's largest
+    assert main(search_argv(subset, tmp_path, "--study", "c", "--trials", "4", "--workers", "1", "--mcu-mhz", str(mhz))) == 0
+    study = load(tmp_path, "c")
+    trained = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert trained and study.user_attrs["settings"]["mcu_mhz"] == mhz and study.user_attrs["settings"]["target"] == "cortex-m4"
+    for trial in trained:
+        assert trial.user_attrs["model_config"]["hidden"] <= allowed
+        assert trial.user_attrs["instructions_per_frame"] <= limit
+    with (tmp_path / "c" / "trials.csv").open() as handle:
+        rows = {int(row["trial"]): row for row in csv.DictReader(handle)}
+    for trial in trained:
+        assert int(rows[trial.number]["instructions_per_frame"]) == round(trial.user_attrs["instructions_per_frame"])
+        assert float(rows[trial.number]["mips_for_real_time"]) == round(trial.user_attrs["instructions_per_frame"] / 0.01 / 1e6, 2)
+    slowest = predict_instructions(ModelConfig(hidden=4), quant, features).per_frame / 1e4
+    capsys.readouterr()
+    assert main(search_argv(subset, tmp_path, "--study", "d", "--trials", "1", "--mcu-mhz", f"{slowest * 0.9:.2f}")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--mcu-mhz" in err and "runs in real time" in err, err
 
 
 def test_a_study_sized_by_the_old_memory_model_is_not_resumed(tmp_path):

@@ -4,6 +4,7 @@ reproduce. Generated Markdown, from model.json's content."""
 
 from __future__ import annotations
 
+from nas.data.dataset import SAMPLE_RATE
 from nas.device.toolchain import ARM, HOST
 
 
@@ -129,10 +130,12 @@ def _compute_lines(description: dict) -> list[str]:
             f"{cost['model_lookups']:,} sigmoid-table lookups",
             f"- classifier, once per utterance: {cost['classifier_macs']:,} weight terms",
         ]
+        hop_seconds = description["feature_config"]["hop_length"] / SAMPLE_RATE
         for target, predicted in (description.get("instructions_predicted") or {}).items():
             lines.append(
                 f"- {target}, predicted by the compute model: about {predicted['instructions_per_frame']:,} instructions per frame "
-                f"(front-end {predicted['frontend_instructions_per_frame']:,}), {predicted['classify_instructions']:,} for classify"
+                f"(front-end {predicted['frontend_instructions_per_frame']:,}), "
+                f"{predicted['instructions_per_frame'] / hop_seconds / 1e6:.1f} MIPS for real time; {predicted['classify_instructions']:,} for classify"
             )
         if "qemu" in compiled:
             q = compiled["qemu"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from nas.cli.options import add_budget_options, add_json_option, add_model_options, add_quant_options, add_target_option
+from nas.cli.options import (
+    add_budget_options,
+    add_compute_budget_option,
+    add_json_option,
+    add_model_options,
+    add_quant_options,
+    add_target_option,
+)
 from nas.cli.output import EXIT_CHECK_FAILED, console, json_mode, print_json, say
 from nas.core.errors import NasError
 from nas.data.dataset import SAMPLE_RATE
@@ -23,6 +30,7 @@ def add_memory_command(commands) -> None:
     memory.add_argument(
         "--solve", choices=("hidden",), help="find the largest hidden size within --budget-kb (default: size the given --hidden)"
     )
+    add_compute_budget_option(memory)
     add_target_option(memory)
     add_json_option(memory, "the breakdown and the compute")
     memory.set_defaults(command="memory")
@@ -35,7 +43,13 @@ def cmd_memory(args: argparse.Namespace) -> int:
     quant = QuantConfig.make(args.weights, args.weight_bits, args.bias_bits, args.state_bits)
     model = ModelConfig(args.cell, args.layers, args.hidden, n_input=args.n_mfcc)
     model.validate()
-    budget = None if args.budget_kb is None else Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb)
+    if args.mcu_mhz is not None and args.budget_kb is None:
+        raise NasError("--mcu-mhz: needs --budget-kb (the clock is a limit of the budget)")
+    budget = (
+        None
+        if args.budget_kb is None
+        else Budget.from_kb(args.budget_kb, args.budget_scope, args.flash_kb, args.ram_kb, args.mcu_mhz, args.target)
+    )
     features = (
         None
         if args.no_frontend
@@ -55,7 +69,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
         model = model.with_hidden(hidden)
         say(f"largest hidden size within {budget.describe()}: {hidden}")
     breakdown = memory_breakdown(model, quant, features)
-    broken = budget.exceeded(breakdown.to_dict()) if budget is not None else []
+    broken = budget.exceeded(breakdown.to_dict()) + budget.compute_exceeded(model, quant, features) if budget is not None else []
     code = EXIT_CHECK_FAILED if broken else 0  # over the budget is a failed check, as a script needs to see
     compute = compute_document(model, quant, features, args.target)
     if json_mode(args):

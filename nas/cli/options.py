@@ -220,12 +220,26 @@ def add_confirm_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_target_option(parser: argparse.ArgumentParser) -> None:
+def add_target_option(parser: argparse.ArgumentParser, stored: bool = False) -> None:
+    """--target; `stored`: `nas search`'s, which a resume reads from the study."""
+    default = f"{STORED}; else {DEFAULT_TARGET}" if stored else DEFAULT_TARGET
     parser.add_argument(
         "--target",
         choices=list(TARGETS),
-        default=DEFAULT_TARGET,
-        help=f"the core whose instructions per frame the compute model predicts (default: {DEFAULT_TARGET})",
+        default=None if stored else DEFAULT_TARGET,
+        help=f"the core whose instructions per frame the compute model predicts (default: {default})",
+    )
+
+
+def add_compute_budget_option(parser: argparse.ArgumentParser, stored: bool = False) -> None:
+    """--mcu-mhz; `stored`: `nas search`'s, stored with the study (and its trials pruned before training)."""
+    effect = "configurations that cannot are pruned before training" if stored else "--solve hidden keeps to it too"
+    default = f"{STORED}; else no compute limit" if stored else "no compute limit"
+    parser.add_argument(
+        "--mcu-mhz",
+        type=limits.MCU_MHZ.parse,
+        help=f"also every frame in real time at this clock (MHz, one instruction per cycle) on --target, by the compute model; "
+        f"{effect} (default: {default})",
     )
 
 

@@ -10,11 +10,13 @@ from nas.cli.options import (
     SPLIT_HELP,
     STORED,
     add_budget_options,
+    add_compute_budget_option,
     add_confirm_options,
     add_data_options,
     add_json_option,
     add_split_option,
     add_study_options,
+    add_target_option,
 )
 from nas.cli.output import EXIT_INTERRUPTED, console, data_dir, error_console, feature_cache, json_mode, say
 from nas.cli.studies import confirm_settings, confirm_study, report_study
@@ -45,6 +47,8 @@ def add_search_command(commands) -> None:
     --quick) default to None: a resume reads them from the study (nas.study.request)."""
     search = commands.add_parser("search", help="search architectures and formats for the Pareto front of accuracy against memory")
     add_budget_options(search, stored=True)
+    add_compute_budget_option(search, stored=True)
+    add_target_option(search, stored=True)
     search.add_argument(
         "--weights",
         choices=SEARCH_WEIGHTS,
@@ -107,6 +111,8 @@ def search_request(args: argparse.Namespace) -> SearchRequest:
         budget_scope=args.budget_scope,
         flash_kb=args.flash_kb,
         ram_kb=args.ram_kb,
+        mcu_mhz=args.mcu_mhz,
+        target=args.target,
         weights=args.weights,
         space=args.space,
         split=args.split,

@@ -97,6 +97,7 @@ THREADS = Bound(1, 256)
 
 # Search and reports
 BUDGET_KB = Bound(0.001, 1e6, integer=False)
+MCU_MHZ = Bound(0.1, 10_000, integer=False)  # --mcu-mhz: the clock a frame must keep up with
 TRIALS = Bound(1, 100_000)
 WORKERS = Bound(1, 64)
 HEARTBEAT_S = Bound(1, 3600)  # nas search --heartbeat: a worker's sign of life, in seconds

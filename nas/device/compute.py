@@ -187,6 +187,36 @@ def _apply(counts: dict[str, float], costs: dict[str, float]) -> tuple[float, bo
     return total, calibrated
 
 
+def frame_seconds(features) -> float:
+    """The time a frame may take in real time: one hop."""
+    from nas.data.dataset import SAMPLE_RATE
+
+    return features.hop_length / SAMPLE_RATE
+
+
+def instruction_limit(mcu_mhz: float, features) -> float:
+    """The instructions one frame may take in real time at `mcu_mhz`, one instruction per cycle
+    (QEMU counts instructions; most Cortex-M instructions take one cycle, none fewer)."""
+    return mcu_mhz * 1e6 * frame_seconds(features)
+
+
+def in_real_time(model: ModelConfig, quant: QuantConfig, features, mcu_mhz: float, target: str) -> bool:
+    return predict_instructions(model, quant, features, target).per_frame <= instruction_limit(mcu_mhz, features)
+
+
+def largest_hidden_in_real_time(model: ModelConfig, quant: QuantConfig, features, mcu_mhz: float, target: str, max_hidden: int) -> int:
+    """The largest hidden size (0 if none) whose predicted frame fits one hop at `mcu_mhz`: the
+    prediction grows with the hidden size, so a bisection finds it."""
+    low, high = 0, max_hidden  # in real time at `low` (0 stands for none), not at high + 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if in_real_time(model.with_hidden(middle), quant, features, mcu_mhz, target):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def predict_instructions(model: ModelConfig, quant: QuantConfig, features=None, target: str = DEFAULT_TARGET) -> Instructions:
     """Instructions per frame of the exported C on `target` (nas.device.targets), from the counts."""
     if not quant.quantized:

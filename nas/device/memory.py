@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from nas.core import limits
 from nas.device.regions import FLASH, RAM, Region, flash_regions, ram_regions
+from nas.device.targets import DEFAULT_TARGET
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 
@@ -60,13 +61,40 @@ class Budget:
     scope: str = "total"  # one of BUDGET_SCOPES
     flash_bytes: int | None = None  # --flash-kb: also at most this much flash
     ram_bytes: int | None = None  # --ram-kb: also at most this much RAM
+    # --mcu-mhz: also a frame within one hop at this clock on `target`, by the compute model
+    # (nas.device.compute); it limits integer models with the device front-end
+    mcu_mhz: float | None = None
+    target: str = DEFAULT_TARGET  # --target
 
     @classmethod
-    def from_kb(cls, budget_kb: float, scope: str = "total", flash_kb: float | None = None, ram_kb: float | None = None) -> Budget:
+    def from_kb(
+        cls,
+        budget_kb: float,
+        scope: str = "total",
+        flash_kb: float | None = None,
+        ram_kb: float | None = None,
+        mcu_mhz: float | None = None,
+        target: str = DEFAULT_TARGET,
+    ) -> Budget:
         def optional(kb: float | None) -> int | None:
             return None if kb is None else budget_bytes_from_kb(kb)
 
-        return cls(budget_bytes_from_kb(budget_kb), scope, optional(flash_kb), optional(ram_kb))
+        return cls(budget_bytes_from_kb(budget_kb), scope, optional(flash_kb), optional(ram_kb), mcu_mhz, target)
+
+    def limits_compute(self, quant: QuantConfig, features) -> bool:
+        """Whether the compute limit applies: a clock, an integer model and the device front-end (its hop)."""
+        return self.mcu_mhz is not None and quant.quantized and features is not None
+
+    def compute_exceeded(self, model: ModelConfig, quant: QuantConfig, features) -> list[str]:
+        """The compute limit a configuration breaks, as a phrase (or nothing)."""
+        from nas.device.compute import instruction_limit, predict_instructions
+
+        if not self.limits_compute(quant, features):
+            return []
+        predicted, limit = predict_instructions(model, quant, features, self.target).per_frame, instruction_limit(self.mcu_mhz, features)
+        if predicted <= limit:
+            return []
+        return [f"compute {predicted:,.0f} instructions per frame > {limit:,.0f} ({self.mcu_mhz:g} MHz on {self.target})"]
 
     def limits(self) -> list[tuple[str, int]]:
         """(scope, bytes) of every limit a configuration must keep."""
@@ -87,6 +115,8 @@ class Budget:
     def describe(self) -> str:
         parts = [f"{format_bytes(self.limit_bytes)} ({self.scope})"]
         parts += [f"{scope} {format_bytes(limit)}" for scope, limit in self.limits()[1:]]
+        if self.mcu_mhz is not None:
+            parts.append(f"real time at {self.mcu_mhz:g} MHz on {self.target}")
         return ", ".join(parts)
 
 
@@ -194,11 +224,16 @@ def largest_hidden(budget: Budget, model: ModelConfig, quant: QuantConfig, featu
     is linear, a = 0); the three coefficients come from the model itself at H = 0, 1, 2, and the
     positive root bounds the answer from above (padding, and a gate scratch that outgrows the
     front-end's side of their union, only add bytes). A step or two down with the exact model
-    ends it. The answer is the smallest over the limits.
+    ends it. The answer is the smallest over the limits, and with --mcu-mhz the largest whose frame
+    the compute model puts within one hop (nas.device.compute.largest_hidden_in_real_time).
     """
     hidden = max_hidden
     for scope, limit in budget.limits():
         hidden = min(hidden, _largest_within(scope, limit, model, quant, features, max_hidden))
+    if budget.limits_compute(quant, features) and hidden > 0:
+        from nas.device.compute import largest_hidden_in_real_time
+
+        hidden = largest_hidden_in_real_time(model, quant, features, budget.mcu_mhz, budget.target, hidden)
     return hidden
 
 

@@ -83,6 +83,9 @@ def configuration_row(record: TrialRecord) -> dict:
         "total_kb": record.total_bytes / KB,
         "flash_bytes": (record.memory or {}).get("flash_bytes"),
         "ram_bytes": (record.memory or {}).get("ram_bytes"),
+        # the compute model's, on the study's --target (nas.device.compute); empty in studies before it
+        "instructions_per_frame": None if record.instructions_per_frame is None else round(record.instructions_per_frame),
+        "mips_for_real_time": None if record.mips_for_real_time is None else round(record.mips_for_real_time, 2),
     }
 
 

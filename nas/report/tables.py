@@ -74,9 +74,10 @@ def confirmed_table(summary: StudySummary) -> Table:
 
 
 def front_table(summary: StudySummary) -> Table:
-    title = f"Pareto front of '{summary.name}' within {summary.budget.describe()} ({len(summary.front)} points)"
+    points = f"{len(summary.front)} points; MIPS on {summary.budget.target}"
+    title = f"Pareto front of '{summary.name}' within {summary.budget.describe()} ({points})"
     table = Table(title=title)
-    columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "fft/mels", "scheme", "bits", "kB (bytes)"]
+    columns = ["trial", "cell", "layers", "hidden", "n_mfcc", "fft/mels", "scheme", "bits", "kB (bytes)", "MIPS"]
     columns += ["val acc [95% CI]", "test acc [95% CI]"]
     # --speaker-folds: the objective is the folds' validation speakers; new voices' test beside the official one
     folds = any(r.speaker_val is not None for r in summary.front)
@@ -96,6 +97,7 @@ def front_table(summary: StudySummary) -> Table:
             quant.weights,
             str(quant.weight_bits),
             f"{record.total_bytes / KB:.2f} ({record.total_bytes:,})",
+            "-" if record.mips_for_real_time is None else f"{record.mips_for_real_time:.1f}",
             interval_text(record.val),
             interval_text(record.test),
             *([interval_text(record.speaker_val), interval_text(record.speaker_test)] if folds else []),

@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nas.core.stats import Accuracy
+from nas.data.dataset import SAMPLE_RATE
 from nas.device.memory import Budget
 from nas.features.extract import FeatureConfig
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 from nas.study.rungs import RUNG_ATTR
 from nas.study.sizes import BAND_ATTR
+
+INSTRUCTIONS_ATTR = "instructions_per_frame"  # trial user attribute, set by the search when the trial starts
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,15 @@ class TrialRecord:
     stopped_at_epoch: int | None = None
     stopped_by: int | None = None
     size_band: int | None = None  # its band of the log-size axis (nas.study.sizes), set by the search when it starts
+    # the compute model's instructions per frame on the study's --target (nas.device.compute), set when it starts
+    instructions_per_frame: float | None = None
+
+    @property
+    def mips_for_real_time(self) -> float | None:
+        """Millions of instructions per second for one frame per hop."""
+        if self.instructions_per_frame is None or self.feature_config is None:
+            return None
+        return self.instructions_per_frame / (self.feature_config.hop_length / SAMPLE_RATE) / 1e6
 
     @property
     def finished(self) -> bool:
@@ -163,6 +175,7 @@ class TrialRecord:
             stopped_at_epoch=attrs.get("stopped_at_epoch"),
             stopped_by=attrs.get("stopped_by"),
             size_band=attrs.get(BAND_ATTR),
+            instructions_per_frame=attrs.get(INSTRUCTIONS_ATTR),
         )
 
     def describe(self) -> str:

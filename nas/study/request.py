@@ -22,6 +22,8 @@ class SearchRequest:
     budget_scope: str | None = None
     flash_kb: float | None = None
     ram_kb: float | None = None
+    mcu_mhz: float | None = None
+    target: str | None = None
     weights: str | None = None
     space: str | None = None  # a TOML file, or a bundled space's name
     split: str | None = None
@@ -63,6 +65,8 @@ class SearchRequest:
             _named(self.budget_scope, stored.budget_scope),
             limit(self.flash_kb, stored.flash_bytes),
             limit(self.ram_kb, stored.ram_bytes),
+            _named(self.mcu_mhz, stored.mcu_mhz),
+            _named(self.target, stored.target),
         )
 
     def _space(self, stored: StudySettings, study_name: str) -> SearchSpace:

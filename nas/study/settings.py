@@ -10,6 +10,7 @@ from pathlib import Path
 from nas.core.urls import mask_passwords
 from nas.data.dataset import OFFICIAL
 from nas.device.memory import KB, MEMORY_MODEL_VERSION, Budget
+from nas.device.targets import DEFAULT_TARGET
 from nas.study.confirm import ConfirmSettings
 from nas.study.space import SearchSpace
 
@@ -78,10 +79,12 @@ class StudySettings:
     memory_model: int = 1  # a stored study without the key was sized by version 1
     speaker_folds: int = 0  # --speaker-folds: trials selected on new voices (0 in studies before it)
     quick: bool = False  # --quick: trials trained as nas.study.space.QUICK_TRAINING says, front not confirmed
+    mcu_mhz: float | None = None  # --mcu-mhz: every frame in real time at this clock (None in studies before it)
+    target: str = DEFAULT_TARGET  # --target: the core the compute model predicts
 
     @property
     def budget(self) -> Budget:
-        return Budget(self.budget_bytes, self.budget_scope, self.flash_bytes, self.ram_bytes)
+        return Budget(self.budget_bytes, self.budget_scope, self.flash_bytes, self.ram_bytes, self.mcu_mhz, self.target)
 
     def differences(self, other: StudySettings) -> list[str]:
         """Every setting in which `other` differs from this one: the option and both values."""
@@ -120,6 +123,8 @@ STORED_OPTIONS = (
     ("--speaker-folds", "speaker_folds"),
     ("--seed", "seed"),
     ("--sampler", "sampler"),
+    ("--mcu-mhz", "mcu_mhz"),
+    ("--target", "target"),
 )
 
 
@@ -175,4 +180,6 @@ class SearchOptions:
             MEMORY_MODEL_VERSION,
             self.speaker_folds,
             self.quick,
+            self.budget.mcu_mhz,
+            self.budget.target,
         )

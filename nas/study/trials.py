@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 
 from nas.core.errors import NasError
+from nas.device.compute import predict_instructions
 from nas.device.memory import KB, Budget, largest_hidden, memory_breakdown
 from nas.features.extract import FeatureConfig
 from nas.model.architecture import ModelConfig
@@ -21,7 +22,7 @@ from nas.model.formats import QuantConfig
 from nas.study.artifacts import upload_checkpoint
 from nas.study.interrupts import STOP
 from nas.study.liveness import WORKER_ATTR, this_worker
-from nas.study.record import TrialRecord
+from nas.study.record import INSTRUCTIONS_ATTR, TrialRecord
 from nas.study.rungs import RUNG_ATTR, StoppedAtRung, rung_results
 from nas.study.settings import SearchOptions
 from nas.study.sizes import (
@@ -119,7 +120,8 @@ def sample_candidate(trial: optuna.Trial, space: SearchSpace, budget: Budget) ->
     hidden = min(fits, hidden_for_position(shape, position, sizes, budget, space.hidden_min, space.hidden_max))
     model = smallest.with_hidden(hidden)
     breakdown = memory_breakdown(model, quant, features)
-    if not budget.admits(breakdown.to_dict()):  # the solver guarantees this never happens
+    # the solver guarantees that neither happens
+    if not budget.admits(breakdown.to_dict()) or budget.compute_exceeded(model, quant, features):
         raise OverBudget(breakdown.total_bytes)
     return Candidate(model, quant, learning_rate, breakdown.total_bytes, features)
 
@@ -136,6 +138,11 @@ def search_size_range(space: SearchSpace, budget: Budget) -> SizeRange:
 def refusal(space: SearchSpace, budget: Budget) -> str:
     """The one line that refuses a budget no configuration of the space fits."""
     smallest = smallest_configuration_bytes(space, budget)
+    if budget.mcu_mhz is not None and smallest <= budget.limit_bytes:  # the bytes fit: the clock is what refuses
+        return (
+            f"--mcu-mhz {budget.mcu_mhz:g}: no configuration of the search space within {budget.limit_bytes:,} B runs in real time "
+            f"on {budget.target} ({space.source}); expected a faster clock, a larger hop or a smaller space"
+        )
     return (
         f"--budget-kb {budget.limit_bytes / KB:.2f} ({budget.limit_bytes:,} B): no configuration of the search space fits "
         f"(the smallest needs {smallest:,} B {budget.scope}, {space.source}); expected a larger budget or a smaller space"
@@ -196,8 +203,11 @@ def make_objective(
             record = TrialRecord(total_bytes=over.total_bytes, over_budget=True, prune_ms=1000 * (time.perf_counter() - started))
             for key, value in record.user_attrs().items():
                 trial.set_user_attr(key, value)
-            raise optuna.TrialPruned(f"{over.total_bytes} B over the budget of {budget.limit_bytes} B") from None
+            raise optuna.TrialPruned(f"over the budget ({budget.describe()}) at its smallest hidden size ({over.total_bytes} B)") from None
         trial.set_user_attr("total_bytes", candidate.total_bytes)  # visible while the trial trains (and to nas.study.rungs)
+        if candidate.quant.quantized and candidate.features.on_device is not None:
+            predicted = predict_instructions(candidate.model, candidate.quant, candidate.features.on_device, budget.target)
+            trial.set_user_attr(INSTRUCTIONS_ATTR, predicted.per_frame)
         nbytes = size_bytes(candidate.model, candidate.quant, candidate.features, budget)
         trial.set_user_attr(SIZE_ATTR, nbytes)  # its band, seen by the band quota of every worker (nas.study.sizes)
         trial.set_user_attr(BAND_ATTR, search_size_range(space, budget).band(nbytes))
