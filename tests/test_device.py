@@ -145,17 +145,23 @@ def qemu_recordings(fsdd_dir) -> list:
     return chosen + [Waveform(chosen[0].recording, samples, name) for samples, name in extremes]
 
 
+@pytest.fixture(scope="module")
+def qemu_audio(fsdd_dir):
+    """The QEMU tests' recordings, the default front-end, its raw frames and normaliser: computed once."""
+    waves = qemu_recordings(fsdd_dir)
+    features = FeatureConfig()
+    raw = FeatureCache(None).get(waves, features)
+    return waves, features, raw, Normaliser.fit(raw, features.normalisation, integer=True)
+
+
 @pytest.mark.parametrize("target", TARGETS)
-def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path, fsdd_dir, target):
+def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path, qemu_audio, target):
     """Every weight scheme and width of the default space (and pow2 6-bit), both accumulator widths, every cell, the
     DSP path (Cortex-M4) and the plain one (Cortex-M3), real and extreme audio: QEMU's logits are
     the engine's (and the bare-metal build needs no library function)."""
     require(ARM)
     require(QEMU)
-    waves = qemu_recordings(fsdd_dir)
-    features = FeatureConfig()
-    raw = FeatureCache(None).get(waves, features)
-    normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
+    waves, features, raw, normaliser = qemu_audio
     for (scheme, bits), cell in zip(QEMU_WIDTHS, ["lstm", "gru", "gru", "gru", "rnn", "gru", "gru"], strict=True):
         torch.manual_seed(bits)
         config = ModelConfig(cell=cell, hidden=21 if cell == "gru" else 45, n_input=features.n_mfcc)  # gcc calls memcpy from 45 up
@@ -176,15 +182,12 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_each_target_in_qemu_computes_the_frontends_features_alone(tmp_path, fsdd_dir, target):
+def test_each_target_in_qemu_computes_the_frontends_features_alone(tmp_path, qemu_audio, target):
     """The front-end's own program (what bench/compute.py measures): its features in QEMU are the
     Python front-end's, frame by frame, on real and extreme audio."""
     require(ARM)
     require(QEMU)
-    waves = qemu_recordings(fsdd_dir)
-    features = FeatureConfig()
-    raw = FeatureCache(None).get(waves, features)
-    normaliser = Normaliser.fit(raw, features.normalisation, integer=True)
+    waves, features, raw, normaliser = qemu_audio
     header, source = generate_frontend(features, *normaliser.constants())
     (tmp_path / "frontend.h").write_text(header)
     (tmp_path / "frontend.c").write_text(source)
