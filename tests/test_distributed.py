@@ -78,7 +78,7 @@ def test_two_hosts_share_one_study(subset, tmp_path, postgres_url, capsys):
     for name in ("host-a", "host-b"):
         assert main(["pareto", "--storage", postgres_url, "--study", study_name, "--results-dir", str(tmp_path / name)]) == 0
         out = capsys.readouterr().out
-        assert f"({len(front)} points)" in out and f"{len(records)} finished trials" in out
+        assert f"({len(front)} points;" in out and f"{len(records)} finished trials" in out
     # host A exports a trial that host B trained, whose file host A cannot see: from the artifact store
     theirs = next(r for r in complete if where[r.number] == "host-b")
     original = Path(theirs.checkpoint).read_bytes()
