@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from nas.device.compute import TOLERANCE, in_real_time, predict_instructions
 from nas.device.memory import KB, Budget, budget_bytes_from_kb, format_bytes, largest_hidden, memory_breakdown
 from nas.device.regions import STACK_RESERVE_BYTES
 from nas.features.extract import FeatureConfig
@@ -260,3 +261,16 @@ def test_a_budget_is_at_most_its_bytes_and_names_what_each_line_holds():
         "SCALE": "normalisation scale",
     }
     assert exact.describe() == "12.82 kB (13,125 B) (total), flash 10.66 kB (10,917 B), ram 2.16 kB (2,208 B)"
+
+
+def test_the_compute_budget_keeps_the_compute_models_tolerance_free():
+    """A configuration is in real time when the most QEMU may count for it (the prediction over
+    1 - TOLERANCE, the tests' bound on the model) fits the clock: one predicted just inside the
+    clock is over, and says so on one line."""
+    features, quant, model = FeatureConfig(), QuantConfig.make("pow2", 4), ModelConfig(hidden=64)
+    predicted = predict_instructions(model, quant, features).per_frame
+    just_inside = predicted / 1e4 * 1.01  # MHz at which the prediction alone is 1% inside one 10 ms hop
+    assert not in_real_time(model, quant, features, just_inside, "cortex-m4")
+    assert in_real_time(model, quant, features, predicted / (1 - TOLERANCE) / 1e4 * 1.001, "cortex-m4")
+    (line,) = Budget(36 * 1024, mcu_mhz=just_inside).compute_exceeded(model, quant, features)
+    assert f"{predicted:,.0f} instructions per frame" in line and "tolerance" in line

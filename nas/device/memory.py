@@ -87,14 +87,15 @@ class Budget:
 
     def compute_exceeded(self, model: ModelConfig, quant: QuantConfig, features) -> list[str]:
         """The compute limit a configuration breaks, as a phrase (or nothing)."""
-        from nas.device.compute import instruction_limit, predict_instructions
+        from nas.device.compute import TOLERANCE, in_real_time, instruction_limit, predict_instructions
 
-        if not self.limits_compute(quant, features):
+        if not self.limits_compute(quant, features) or in_real_time(model, quant, features, self.mcu_mhz, self.target):
             return []
         predicted, limit = predict_instructions(model, quant, features, self.target).per_frame, instruction_limit(self.mcu_mhz, features)
-        if predicted <= limit:
-            return []
-        return [f"compute {predicted:,.0f} instructions per frame > {limit:,.0f} ({self.mcu_mhz:g} MHz on {self.target})"]
+        return [
+            f"compute {predicted:,.0f} instructions per frame > {limit * (1 - TOLERANCE):,.0f} "
+            f"({self.mcu_mhz:g} MHz on {self.target}, less the compute model's {TOLERANCE:.0%} tolerance)"
+        ]
 
     def limits(self) -> list[tuple[str, int]]:
         """(scope, bytes) of every limit a configuration must keep."""
