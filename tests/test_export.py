@@ -156,7 +156,7 @@ def test_exported_c_fed_pcm_agrees_on_real_test_files(study, capsys):
     assert f"{len(labels)}/{len(labels)} classes as the engine's, identical logits" in capsys.readouterr().out
     # a C that no longer matches the engine (one bias changed) is a failed check: exit 1
     source = (out / "model.c").read_text()
-    bias = source.index("+ bias_value(CLASSIFIER_B, i)")
+    bias = source.index("+ bias_value(CLASSIFIER_B, i + k)")
     (out / "model.c").write_text(source[:bias] + "+ 4096 " + source[bias:])
     assert main(["evaluate", str(out), "--data-dir", str(data), "--c"]) == 1
     assert "LOGITS DIFFER" in capsys.readouterr().out

@@ -58,5 +58,5 @@ def test_c_code_names_each_tensor_by_its_layout_symbol():
         assert f"#define {slot.tensor.symbol} {slot.offset}u, {acc_frac}, {slot.tensor.cols}\n" in source
     for slot in layout.biases:
         assert f"#define {slot.tensor.symbol} {slot.offset}u" in source
-    assert "preact(LAYER1_W_HH," in source and "logit(CLASSIFIER_W," in source
+    assert "dot2(LAYER1_W_HH," in source and "dot2(CLASSIFIER_W," in source
     assert "TENSORS" not in source  # no table of tensors in flash: every field is a compile-time constant

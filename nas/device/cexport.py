@@ -219,15 +219,6 @@ static int32_t bias_value(uint32_t offset, int i) {{
 }}
 
 {kernel_code(model, prefix)}
-/* One gate pre-activation, Q3.12 saturated: the row's accumulator shifted from frac acc_frac + x_frac. */
-static int32_t preact(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac) {{
-    return sat16(rshift(dot(offset, cols, row, x), acc_frac + x_frac - PREACT_FRAC));
-}}
-
-/* One logit, Q.12 before its bias: the classifier's row over the last layer's state. */
-static int32_t logit(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *h) {{
-    return rshift(dot(offset, cols, row, h), acc_frac + HF - PREACT_FRAC);
-}}
 """
 
 
@@ -327,10 +318,14 @@ def _classify(model: IntegerModel, prefix: str) -> str:
     return f"""
 int {prefix}_classify({prefix}_stream_t *s) {{
     int i, best = 0;
-    for (i = 0; i < {upper}_N_CLASSES; i++) {{
-        s->logits[i] = logit(CLASSIFIER_W, i, s->h[{model.model_config.layers - 1}]) + bias_value(CLASSIFIER_B, i);
-        if (s->logits[i] > s->logits[best]) best = i;
+    for (i = 0; i < {upper}_N_CLASSES; i += 2) {{ /* two classes per pass */
+        int32_t z[2];
+        int k, both = i + 1 < {upper}_N_CLASSES;
+        dot2(CLASSIFIER_W, i, s->h[{model.model_config.layers - 1}], HF, both, z);
+        for (k = 0; k <= both; k++) s->logits[i + k] = z[k] + bias_value(CLASSIFIER_B, i + k);
     }}
+    for (i = 1; i < {upper}_N_CLASSES; i++)
+        if (s->logits[i] > s->logits[best]) best = i;
     return best;
 }}
 """

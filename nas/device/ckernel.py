@@ -23,8 +23,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from nas.device.csource import c_array
-from nas.device.regions import multiplier_ctype
+from nas.device.regions import PAIR_TABLE_NAME, multiplier_ctype, pair_table
 from nas.engine.intmodel import IntegerModel, pow2_multipliers
 
 MAX_WINDOW_CODES = 12
@@ -85,11 +87,26 @@ def wide_accumulator(model: IntegerModel) -> bool:
     return any(weight.accumulator_bits == 64 for weight in model.weights.values())
 
 
+def multiplier_pairs(bits: int) -> np.ndarray:
+    """(2**(2*bits),) uint32: entry c0 | c1 << bits holds the multipliers of codes c0 (low half) and
+    c1 (high half), each as 16 bits of two's complement."""
+    halves = pow2_multipliers(bits).astype(np.int64) & 0xFFFF
+    index = np.arange(1 << (2 * bits))
+    return (halves[index & ((1 << bits) - 1)] | (halves[index >> bits] << 16)).astype(np.uint32)
+
+
 def multiplier_table(quant) -> str:
-    """pow2: the multiplier of every code (nas.engine.intmodel.pow2_multipliers), named as the
-    memory model's region."""
+    """pow2: the multiplier of every code (nas.engine.intmodel.pow2_multipliers), or of every pair
+    of codes (pair_table), named as the memory model's region."""
     if quant.weights != "pow2":
         return ""
+    if pair_table(quant):
+        values = multiplier_pairs(quant.weight_bits)
+        return f"""
+static const uint32_t {PAIR_TABLE_NAME}[{len(values)}] = {{
+{c_array(values)}
+}};
+"""
     values = pow2_multipliers(quant.weight_bits)
     return f"""
 static const {multiplier_ctype(quant.weight_bits)} MULTIPLIER[{len(values)}] = {{
@@ -98,35 +115,62 @@ static const {multiplier_ctype(quant.weight_bits)} MULTIPLIER[{len(values)}] = {
 """
 
 
-def _code(win: Window, code: int, bits: int) -> str:
-    """The C expression of a window's code (its low `bits` bits; MULT masks)."""
+def _code(win: Window, code: int, bits: int, row: str = "w") -> str:
+    """The C expression of a window's code (its low `bits` bits; MULT masks), in the reads of `row`
+    (w: the first row of the pair, v: the second)."""
     for index, read in enumerate(win.reads):
         if read.first <= code < read.first + read.count:
             position = (code - read.first) * bits
-            return f"w{index}" if position == 0 else f"(w{index} >> {position})"
+            return f"{row}{index}" if position == 0 else f"({row}{index} >> {position})"
     raise ValueError(code)
 
 
-def _read(read: Read, aligned: bool) -> str:
-    """One read of a window, shifted to its first code (byte codes need no shift)."""
-    source = f"LOAD32(p + {read.byte})" if read.byte else "LOAD32(p)"
+def _read(read: Read, aligned: bool, row: str = "w") -> str:
+    """One read of a window, shifted to its first code (byte codes need no shift): from p and o for
+    the first row, q and o1 for the second."""
+    pointer, offset = ("p", "o") if row == "w" else ("q", "o1")
+    source = f"LOAD32({pointer} + {read.byte})" if read.byte else f"LOAD32({pointer})"
     if aligned:
         return source
-    return f"{source} >> (o + {read.shift}u)" if read.shift else f"{source} >> o"
+    return f"{source} >> ({offset} + {read.shift}u)" if read.shift else f"{source} >> {offset}"
 
 
 def kernel_code(model: IntegerModel, prefix: str) -> str:
-    """LOAD32, the multiplier of a code, and `dot(offset, cols, row, x)`."""
+    """LOAD32, the multiplier of a code, and `dot2(offset, acc_frac, cols, row, x, x_frac, both, out)`: two rows of W · x
+    in one pass, each input read once for both (CMSIS-NN's kernels take rows in pairs too)."""
     bits = model.quant.weight_bits
     win = window(bits)
+    # two rows per pass but with int64 accumulators: four of them and the reads do not fit the
+    # registers (gcc -Os spills), so a wide kernel takes one row per pass, called twice
+    two = not wide_accumulator(model)
+    rows = "wv" if two else "w"
     aligned = math.gcd(bits, 8) == 8  # byte codes: every row starts on a byte
-    reads = " ".join(f"w{i} = {_read(r, aligned)};" for i, r in enumerate(win.reads))
-    declare = "uint32_t " + ", ".join(f"w{i}" for i in range(len(win.reads))) + ";"
-    singles = " ".join(f"TERM({_code(win, i, bits)}, {i})" for i in range(win.codes))
-    pairs = " ".join(f"PAIR({_code(win, i, bits)}, {_code(win, i + 1, bits)}, {i})" for i in range(0, win.codes, 2))
-    # the row's last codes, nested tests (a switch would put a jump table in .rodata on some compilers)
-    tail = "".join(f"if (rest > {i}) {{ TERM({_code(win, i, bits)}, {i}) " for i in range(win.codes - 1)) + "}" * (win.codes - 1)
-    fits16 = 0 if model.quant.weights == "pow2" and multiplier_ctype(bits) != "int16_t" else 1
+    reads = " ".join(f"{row}{i} = {_read(r, aligned, row)};" for i, r in enumerate(win.reads) for row in rows)
+    declare = "uint32_t " + ", ".join(f"{row}{i}" for i in range(len(win.reads)) for row in rows) + ";"
+    # fixed 8-bit codes on the DSP path: four per read, sign-extended two at a time (SXTB16)
+    quads = model.quant.weights == "fixed" and bits == 8 and two and all(read.count == 4 for read in win.reads)
+    # each read of both rows just before its codes: fewer words live at once (gcc -Os spills otherwise)
+    singles, pairs = [], []
+    for index, read in enumerate(win.reads):
+        loads = " ".join(f"{row}{index} = {_read(read, aligned, row)};" for row in rows)
+        codes = range(read.first, read.first + read.count)
+        singles += [loads, *(f"TERM({_code(win, i, bits)}, {_code(win, i, bits, 'v')}, {i})" for i in codes)]
+        if quads:  # a read is four byte codes
+            pairs += [loads, f"QUAD(w{index}, v{index}, {read.first})"]
+            continue
+        pairs += [loads] + [
+            f"PAIR({_code(win, i, bits)}, {_code(win, i + 1, bits)}, {_code(win, i, bits, 'v')}, {_code(win, i + 1, bits, 'v')}, {i})"
+            for i in codes[::2]
+        ]
+    # the rows' last codes, nested tests (a switch would put a jump table in .rodata on some compilers)
+    tail = "".join(f"if (rest > {i}) {{ TERM({_code(win, i, bits)}, {_code(win, i, bits, 'v')}, {i}) " for i in range(win.codes - 1))
+    tail += "}" * (win.codes - 1)
+    # pow2: the table through a local pointer, so that gcc -Os addresses it as base + index << 1 in one
+    # load; named directly, it may be addressed from a section anchor plus an offset, one add per code more
+    if pair_table(model.quant):
+        table = f"const uint32_t *pairs = {PAIR_TABLE_NAME};"
+    else:
+        table = f"const {multiplier_ctype(bits)} *multiplier = MULTIPLIER;" if model.quant.weights == "pow2" else ""
     return f"""
 /* 4 bytes from p, little-endian, at any alignment: compilers make it one load where the core allows
    (a macro, so that no compiler keeps it a call). */
@@ -135,31 +179,49 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
 #define ACC_WIDE {1 if wide_accumulator(model) else 0}
 #define ACC_T {"int64_t" if wide_accumulator(model) else "int32_t"}
 #define GROUP {win.codes} /* codes per window, {win.nbytes} bytes */
-/* A code's multiplier (nas/engine/intmodel.py): pow2 from the table, fixed sign-extended from its bits. */
-#if POW2
-#define MULT(c) MULTIPLIER[(c) & ((1u << WEIGHT_BITS) - 1u)]
-#else
-#define MULT(c) ((int32_t)((uint32_t)(c) << (32 - WEIGHT_BITS)) >> (32 - WEIGHT_BITS))
-#endif
-#define TERM(c, i) acc += (ACC_T)MULT(c) * x[i];
-#define MULT_FITS_16 {fits16} /* a multiplier fits one half of a DSP operand */
-#if defined(__ARM_FEATURE_DSP) && !defined(NAS_NO_DSP) && STATE_BITS == 16 && MULT_FITS_16
-#include <arm_acle.h>
-/* x[i] and x[i + 1] in one load: x[i] in the low half (little-endian) */
-#define XPAIR(i) ((int32_t)((uint32_t)(uint16_t)x[i] | ((uint32_t)(uint16_t)x[(i) + 1] << 16)))
-#if ACC_WIDE
-/* two products into the int64 accumulator: SMLALD of the multipliers' pair and the inputs' */
-#define PAIR(c0, c1, i) acc = __smlald((int32_t)((uint32_t)(uint16_t)MULT(c0) | ((uint32_t)MULT(c1) << 16)), XPAIR(i), acc);
-#else
-/* SMLABB and SMLABT: each multiplier (bottom half) times one half of the inputs' pair */
-#define PAIR(c0, c1, i) {{ int32_t xx = XPAIR(i); acc = __smlabb(MULT(c0), xx, acc); acc = __smlabt(MULT(c1), xx, acc); }}
-#endif
-#define CODES_OF_WINDOW {pairs}
-#else
-#define CODES_OF_WINDOW {singles}
-#endif
 
-/* One row of W · x, exact, in the accumulator's scale. A window may read up to {win.overrun_bytes} bytes past
+/* rshift of an accumulator in its own width (int32 unless ACC_WIDE): (v >> s) plus the bit below, the
+   same rounding half up as rshift without its 64-bit addition, and without the addition's overflow */
+static int32_t acc_shift(ACC_T v, int s) {{
+#if ACC_WIDE
+    if (s > 0) return (int32_t)((v + ((int64_t)1 << (s - 1))) >> s); /* int64: the addition cannot overflow */
+#else
+    if (s > 0) return (int32_t)((v >> s) + ((v >> (s - 1)) & 1));
+#endif
+    return (int32_t)((int64_t)v * ((int64_t)1 << -s));
+}}
+{_multiply_macros(model, " ".join(singles), " ".join(pairs), two, quads)}
+{_two_rows(win, prefix, reads, declare, table, tail) if two else _one_row(win, prefix, reads, declare, table, tail)}"""
+
+
+def _two_rows(win: Window, prefix: str, reads: str, declare: str, table: str, tail: str) -> str:
+    return f"""/* Rows `row` and `row + 1` of W · x, exact, each rounded once from frac acc_frac + x_frac to Q.12 (a gate's
+   pre-activation before saturation, or a logit), into out[0] and out[1]; with `both` 0 only row `row`
+   (out[1] is row's again: its codes are read twice, no further row). A window may read up to
+   {win.overrun_bytes} bytes past a row's last code: biases and shifts follow every tensor in {prefix}_packed. */
+static void dot2(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac, int both, int32_t *out) {{
+    uint32_t bit = (uint32_t)row * (uint32_t)cols * WEIGHT_BITS, bit1 = bit + (both ? (uint32_t)cols * WEIGHT_BITS : 0u);
+    uint32_t o = bit & 7u, o1 = bit1 & 7u;
+    const uint8_t *p = {prefix}_packed + offset + (bit >> 3), *q = {prefix}_packed + offset + (bit1 >> 3);
+    int windows = cols / GROUP, rest = cols % GROUP;
+    ACC_T acc = 0, acc1 = 0;
+    {declare}
+    {table}
+    (void)o;
+    (void)o1;
+    for (; windows > 0; windows--, p += {win.nbytes}, q += {win.nbytes}, x += GROUP) {{
+        CODES_OF_WINDOW
+    }}
+    {reads}
+    {tail}
+    out[0] = acc_shift(acc, acc_frac + x_frac - PREACT_FRAC);
+    out[1] = acc_shift(acc1, acc_frac + x_frac - PREACT_FRAC);
+}}
+"""
+
+
+def _one_row(win: Window, prefix: str, reads: str, declare: str, table: str, tail: str) -> str:
+    return f"""/* One row of W · x, exact, in the accumulator's scale. A window may read up to {win.overrun_bytes} bytes past
    the row's last code: biases and shifts follow every tensor in {prefix}_packed. */
 static ACC_T dot(uint32_t offset, int cols, int row, const STATE_T *x) {{
     uint32_t bit = (uint32_t)row * (uint32_t)cols * WEIGHT_BITS, o = bit & 7u;
@@ -167,13 +229,119 @@ static ACC_T dot(uint32_t offset, int cols, int row, const STATE_T *x) {{
     int windows = cols / GROUP, rest = cols % GROUP;
     ACC_T acc = 0;
     {declare}
+    {table}
     (void)o;
     for (; windows > 0; windows--, p += {win.nbytes}, x += GROUP) {{
-        {reads}
         CODES_OF_WINDOW
     }}
     {reads}
     {tail}
     return acc;
 }}
+
+/* Rows `row` and `row + 1` (with `both` 0, `row` alone: out[1] is row's again), one pass each, each rounded
+   once from frac acc_frac + x_frac to Q.12. A macro (its arguments expanded first: a tensor's name stands
+   for three), so that the calls nest no deeper than one: a wrapper function's frame would add to the stack. */
+#define dot2(...) DOT2_ROWS(__VA_ARGS__)
+#define DOT2_ROWS(offset, acc_frac, cols, row, x, x_frac, both, out) do {{ \\
+    (out)[0] = acc_shift(dot(offset, cols, row, x), (acc_frac) + (x_frac) - PREACT_FRAC); \\
+    (out)[1] = (both) ? acc_shift(dot(offset, cols, (row) + 1, x), (acc_frac) + (x_frac) - PREACT_FRAC) : (out)[0]; \\
+}} while (0)
+"""
+
+
+# Four byte codes of each row times x[i..i+3]: SXTB16 sign-extends codes 0 and 2 (and, shifted by a byte, 1
+# and 3) into the halves of one operand, PKHBT/PKHTB pair the inputs to match, SMLAD takes two products.
+QUAD = """/* the halves of two words: PKHBT (a's low, b's low) and PKHTB (b's high, a's high), one instruction each
+   (gcc does not find them in the C, which stays as the fallback of other compilers) */
+#if defined(__GNUC__)
+static inline uint32_t low_halves(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t high_halves(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+#define low_halves(a, b) (((a) & 0xFFFFu) | ((b) << 16))
+#define high_halves(a, b) (((b) & 0xFFFF0000u) | ((a) >> 16))
+#endif
+/* four byte codes of each row, two products per SMLAD: codes 0 and 2 (SXTB16), 1 and 3 (SXTB16 of the
+   word a byte down), times the inputs paired to match (x0 x2 and x1 x3) */
+#define QUAD(w, v, i) { \\
+    uint32_t xa = (uint32_t)XPAIR(i), xb = (uint32_t)XPAIR((i) + 2); \\
+    int32_t even = (int32_t)low_halves(xa, xb), odd = (int32_t)high_halves(xa, xb); \\
+    acc = __smlad(__sxtb16((int32_t)(w)), even, acc); acc = __smlad(__sxtb16((int32_t)((w) >> 8)), odd, acc); \\
+    acc1 = __smlad(__sxtb16((int32_t)(v)), even, acc1); acc1 = __smlad(__sxtb16((int32_t)((v) >> 8)), odd, acc1); }
+"""
+
+
+def _both(template: str, two: bool) -> str:
+    """A macro body for the first row (acc, codes c0 c1), and with `two` again for the second (acc1, d0 d1)."""
+    second = template.replace("acc", "acc1").replace("(c0", "(d0").replace("(c1", "(d1").replace("(c)", "(d)").replace("m0", "m1")
+    return template + (" " + second if two else "")
+
+
+def _multiply_macros(model: IntegerModel, singles: str, pairs: str, two: bool, quads: bool = False) -> str:
+    """MULT (a code's multiplier), TERM (one input times a code of each row), PAIR (two inputs times
+    two codes of each row) and CODES_OF_WINDOW, per path; with `two` 0 the second row's codes are
+    ignored (a kernel of one row per pass)."""
+    quant = model.quant
+    dsp = "#if defined(__ARM_FEATURE_DSP) && !defined(NAS_NO_DSP) && STATE_BITS == 16 && MULT_FITS_16"
+    xpair = """#include <arm_acle.h>
+/* x[i] and x[i + 1] in one load: x[i] in the low half (little-endian) */
+#define XPAIR(i) ((int32_t)((uint32_t)(uint16_t)x[i] | ((uint32_t)(uint16_t)x[(i) + 1] << 16)))"""
+    term = f"#define TERM(c, d, i) {{ ACC_T xi = x[i]; {_both('acc += (ACC_T)MULT(c) * xi;', two)} }}"
+    if pair_table(quant):
+        return f"""/* pow2 codes decode two at a time (nas/engine/intmodel.py gives each code's multiplier): entry c0 | c1 << b of
+   {PAIR_TABLE_NAME} holds c0's multiplier in its low 16 bits and c1's in its high 16 bits; a single code's
+   multiplier is the low half of its own entry (c1 = 0). */
+#define PAIR_OF(c) pairs[(c) & ((1u << (2 * WEIGHT_BITS)) - 1u)]
+#define LOW(m) ((int32_t)((uint32_t)(m) << 16) >> 16)
+#define HIGH(m) ((int32_t)(m) >> 16)
+#define MULT(c) LOW(pairs[(c) & ((1u << WEIGHT_BITS) - 1u)])
+{term}
+#define MULT_FITS_16 1 /* a multiplier fits one half of a DSP operand */
+{dsp}
+{xpair}
+#if ACC_WIDE
+#define DUAL __smlald /* both products of a pair in one SMLALD */
+#else
+#define DUAL __smlad /* both products of a pair in one SMLAD */
+#endif
+#define PAIR(c0, c1, d0, d1, i) {{ int32_t xx = XPAIR(i); {_both("acc = DUAL((int32_t)PAIR_OF(c0), xx, acc);", two)} }}
+#else
+#define PAIR(c0, c1, d0, d1, i) {{ \\
+    ACC_T x0 = x[i], x1 = x[(i) + 1]; \\
+    {_both("{ uint32_t m0 = PAIR_OF(c0); acc += (ACC_T)LOW(m0) * x0 + (ACC_T)HIGH(m0) * x1; }", two)} }}
+#endif
+#define CODES_OF_WINDOW {pairs}
+"""
+    fits16 = 0 if quant.weights == "pow2" and multiplier_ctype(quant.weight_bits) != "int16_t" else 1
+    return f"""/* A code's multiplier (nas/engine/intmodel.py): pow2 from the table, fixed sign-extended from its bits. */
+#if POW2
+#define MULT(c) multiplier[(c) & ((1u << WEIGHT_BITS) - 1u)]
+#else
+#define MULT(c) ((int32_t)((uint32_t)(c) << (32 - WEIGHT_BITS)) >> (32 - WEIGHT_BITS))
+#endif
+{term}
+#define MULT_FITS_16 {fits16} /* a multiplier fits one half of a DSP operand */
+{dsp}
+{xpair}
+{QUAD if quads else ""}#if ACC_WIDE
+/* two products into an int64 accumulator: SMLALD of the multipliers' pair and the inputs' */
+#define PACK(c0, c1) ((int32_t)((uint32_t)(uint16_t)MULT(c0) | ((uint32_t)MULT(c1) << 16)))
+#define PAIR(c0, c1, d0, d1, i) {{ int32_t xx = XPAIR(i); {_both("acc = __smlald(PACK(c0, c1), xx, acc);", two)} }}
+#else
+/* SMLABB and SMLABT: each multiplier (bottom half) times one half of the inputs' pair */
+#define PAIR(c0, c1, d0, d1, i) {{ \\
+    int32_t xx = XPAIR(i); {_both("acc = __smlabb(MULT(c0), xx, acc); acc = __smlabt(MULT(c1), xx, acc);", two)} }}
+#endif
+#define CODES_OF_WINDOW {pairs}
+#else
+#define CODES_OF_WINDOW {singles}
+#endif
 """

@@ -75,17 +75,34 @@ def kernel_key(quant: QuantConfig, accumulator: int) -> str:
     return f"{quant.weights}-{quant.weight_bits}-s{quant.state_bits}-a{accumulator}"
 
 
-def _tensor_counts(tensors, quant: QuantConfig) -> dict[str, float]:
-    """Per kernel variant: codes in whole windows, codes in a row's last window, rows."""
+def model_accumulator(model: ModelConfig, quant: QuantConfig) -> int:
+    """The accumulator width of every dot product: 64 if some tensor's sums need it
+    (nas.device.ckernel.wide_accumulator), else 32."""
+    return max(accumulator_bits(quant.weights, quant.weight_bits, t.cols, quant.state_bits) for t in weight_tensors(model))
+
+
+def _tensor_counts(tensors, block_rows: int, quant: QuantConfig, accumulator: int) -> dict[str, float]:
+    """Per kernel variant: codes in whole windows and in a row's last window (as read: an odd
+    block's last row twice), and the kernel's passes. Rows go through in blocks of `block_rows` (one
+    gate's, or the classifier's): two per pass with an int32 accumulator, one per pass with int64,
+    where `pairs` counts the calls that take two rows at a time."""
     group = window(quant.weight_bits).codes
+    key = kernel_key(quant, accumulator)
     counts: dict[str, float] = {}
     for tensor in tensors:
-        key = kernel_key(quant, accumulator_bits(quant.weights, quant.weight_bits, tensor.cols, quant.state_bits))
-        for name, value in (
-            ("window_codes", tensor.rows * (tensor.cols // group) * group),
-            ("tail_codes", tensor.rows * (tensor.cols % group)),
-            ("rows", tensor.rows),
-        ):
+        blocks, pairs = tensor.rows // block_rows, (block_rows + 1) // 2
+        rows = blocks * 2 * pairs if accumulator == 32 else tensor.rows  # the rows each pass reads
+        values = [
+            ("window_codes", rows * (tensor.cols // group) * group),
+            ("tail_codes", rows * (tensor.cols % group)),
+            # a pass's own work, per row it stands for (half a pass per row with two per pass): as a
+            # count of passes proper (odd blocks one more) it is all but collinear with the cells'
+            # units, and the fit's coefficients run away
+            ("passes", tensor.rows / 2 if accumulator == 32 else tensor.rows),
+        ]
+        if accumulator != 32:
+            values.append(("pairs", blocks * pairs))
+        for name, value in values:
             counts[f"kernel.{key}.{name}"] = counts.get(f"kernel.{key}.{name}", 0) + value
     return counts
 
@@ -93,7 +110,7 @@ def _tensor_counts(tensors, quant: QuantConfig) -> dict[str, float]:
 def model_counts(model: ModelConfig, quant: QuantConfig, features=None) -> dict[str, float]:
     """What one recurrent step executes (the classifier apart), and with PCM in, what the stream
     adds per hop (taking the samples, sliding the window)."""
-    counts = _tensor_counts(weight_tensors(model)[:-1], quant)
+    counts = _tensor_counts(weight_tensors(model)[:-1], model.hidden, quant, model_accumulator(model, quant))
     counts[f"cell.{model.cell}.units"] = model.hidden * model.layers
     counts["layers"] = model.layers
     counts["bias32_rows"] = GATES[model.cell] * model.hidden * model.layers if quant.bias_bits == 32 else 0
@@ -107,7 +124,7 @@ def model_counts(model: ModelConfig, quant: QuantConfig, features=None) -> dict[
 def classify_counts(model: ModelConfig, quant: QuantConfig) -> dict[str, float]:
     """nas_classify, once per utterance: the classifier's codes and rows (counted apart from the
     step's: its rows are few and short, and each ends in a comparison) and the call."""
-    counts = _tensor_counts(weight_tensors(model)[-1:], quant)
+    counts = _tensor_counts(weight_tensors(model)[-1:], model.n_classes, quant, model_accumulator(model, quant))
     return {f"classify.{name}": value for name, value in counts.items()} | {"classify.call": 1}
 
 

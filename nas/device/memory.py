@@ -21,7 +21,7 @@ from nas.model.formats import QuantConfig
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
 # 3: the pow2 multiplier table of the exact integer engine; 2: flash and RAM of the whole device
 # (front-end, stream struct, stack); 1: weights, tables and state
-MEMORY_MODEL_VERSION = 3
+MEMORY_MODEL_VERSION = 4
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 DEFAULT_BUDGET_SCOPE = BUDGET_SCOPES[0]
 

@@ -103,13 +103,29 @@ def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continu
                 SIGMOID_TABLE_ENTRIES * TABLE_ENTRY_BYTES,
             )
         )
-        if quant.weights == "pow2":
+        if pair_table(quant):
+            entries = 2 ** (2 * quant.weight_bits)
+            regions.append(Region(FLASH, "tables", "pow2 multiplier pairs", PAIR_TABLE_NAME, "uint32_t", entries, 32, entries * 4))
+        elif quant.weights == "pow2":
             entries, ctype = 2**quant.weight_bits, multiplier_ctype(quant.weight_bits)
             bits = C_BITS[ctype]
             regions.append(Region(FLASH, "tables", "pow2 multipliers", "MULTIPLIER", ctype, entries, bits, entries * bits // 8))
     if features is not None:
         regions += frontend_regions(features)
     return regions
+
+
+# pow2 widths whose codes the kernel decodes two at a time: one uint32 entry per pair of codes,
+# 2**(2*bits) of them, 256 B at 3 bits. At 4 bits (1 kB) it cut the kernel by a third but took a
+# quarter of a 4 kB budget (docs/export.md); at 5 bits it would take 4 kB
+PAIR_TABLE_MAX_BITS = 3
+PAIR_TABLE_NAME = "MULTIPLIER_PAIRS"
+
+
+def pair_table(quant) -> bool:
+    """Whether the pow2 multipliers are held in pairs (nas.device.ckernel.multiplier_pairs): both
+    multipliers of two codes in one load, the DSP path's operand."""
+    return quant.weights == "pow2" and quant.weight_bits <= PAIR_TABLE_MAX_BITS
 
 
 def multiplier_ctype(weight_bits: int) -> str:
