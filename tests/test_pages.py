@@ -27,7 +27,7 @@ from nas.report.datainspect import QUIET_PEAK_DBFS, dbfs, inspect_data
 from nas.report.htmlpage import Cell, Page
 from nas.report.report import summarize_study
 from nas.report.studypage import study_page
-from nas.study.pareto import classify, pareto_front, select_best
+from nas.study.pareto import candidates, classify, compute_plot_data, pareto_front, select_best
 from nas.study.record import TrialRecord, read_records
 from nas.study.settings import StudySettings
 from tests.conftest import index_of, link_subset, write_wav
@@ -89,7 +89,7 @@ def test_report_page_in_a_browser(searched, study_records, tmp_path, browser, ca
     out = tmp_path / "report.html"
     assert main(["report", "--study", "s", "--results-dir", str(searched), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    page = open_page(browser, out, 4, tmp_path / "report.png")
+    page = open_page(browser, out, 5, tmp_path / "report.png")
     budget = Budget(4096)
     # the chart: one point per trial it can place, the budget labelled on it, kB on the axis
     placed = sum(len(rows) for rows in classify(study_records, budget).values())
@@ -105,6 +105,11 @@ def test_report_page_in_a_browser(searched, study_records, tmp_path, browser, ca
     page.wait_for_selector("#figure-front .hovertext")
     hover = page.locator("#figure-front .hovertext").text_content()
     assert re.search(r"trial \d+: GRU|trial \d+: LSTM", hover) and "validation accuracy" in hover
+    # the compute chart: a point per trained trial within the budget (each has its prediction), MIPS on the axis
+    compute = compute_plot_data(study_records, budget)
+    assert page.locator("#figure-compute .scatterlayer .point").count() == len(candidates(study_records, budget)) > 0
+    assert sum(len(rows) for rows in compute.groups.values()) == len(candidates(study_records, budget))
+    assert "mips_for_real_time" in page.locator("#figure-compute .xtitle").text_content()
     # the confusion matrices of the best trial, digits by name
     ticks = page.locator("#figure-confusion .xtick text").all_text_contents()
     assert "seven" in ticks and "0" not in ticks

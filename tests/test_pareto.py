@@ -218,3 +218,35 @@ def test_log_axis_ticks_are_round_values_inside_the_range():
     figure = front_figure(front_plot_data(RECORDS, BUDGET), "t")
     assert list(figure.layout.xaxis.tickvals) == log_ticks((low, high))
     assert all(text.endswith(" kB") for text in figure.layout.xaxis.ticktext)
+
+
+def test_compute_chart_keeps_the_accuracy_mips_front_and_the_page_shows_mips(tmp_path):
+    """The accuracy-against-MIPS chart's data: trained trials within the budget with a prediction,
+    the front the ones no other beats for fewer MIPS; the table's MIPS column and the hover line."""
+    from dataclasses import replace
+
+    from nas.features.extract import FeatureConfig
+    from nas.report.figures import compute_figure, hover_text
+    from nas.study.pareto import COMPUTE_FRONT, COMPUTE_OTHER, compute_plot_data
+
+    features = FeatureConfig()  # a 10 ms hop: 100,000 instructions per frame are 10 MIPS
+    instructions = {0: 300_000, 1: 100_000, 2: 200_000, 3: 400_000, 4: 500_000, 5: 50_000, 8: 150_000}
+    records = [
+        replace(r, instructions_per_frame=instructions.get(r.number), feature_config=features) if r.number in instructions else r
+        for r in RECORDS
+    ]
+    data = compute_plot_data(records, Budget(9_300, mcu_mhz=48))
+    # 1 (10 MIPS, 280 of 300) is the cheapest, 8 (15 MIPS, 292), 2 (20, 295) and 4 (50, 299) each more accurate;
+    # 0 (30, 290) and 3 (40, 295) are beaten for fewer MIPS; 5 (5 MIPS) is over the budget
+    assert [r.number for r in data.groups[COMPUTE_FRONT]] == [1, 8, 2, 4]
+    assert [r.number for r in data.groups[COMPUTE_OTHER]] == [0, 3]
+    assert data.mcu_mhz == 48
+    figure = compute_figure(data, "t")
+    assert list(figure.data[1].x) == [10.0, 15.0, 20.0, 50.0]
+    assert "20.0 MIPS for real time" in hover_text(records[2]) and "200,000 instructions per frame" in hover_text(records[2])
+    settings = StudySettings(9_300, "total", "pow2", "official", 0, "tpe", {})
+    text = study_page(summarize_study("s", BUDGET, "pow2", records), settings).html()
+    assert 'id="figure-compute"' in text and "<th>MIPS</th>" in text.replace(' class="num"', "")
+    # a study from before the compute model: no chart, a note
+    text = study_page(summarize_study("s", BUDGET, "pow2", RECORDS), settings).html()
+    assert 'id="figure-compute"' not in text and "has a compute prediction" in text

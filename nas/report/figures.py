@@ -19,12 +19,15 @@ from nas.device.memory import KB, MEMORY_PARTS, Budget, format_bytes
 from nas.device.regions import FLASH
 from nas.report.report import frontend_text, stopped_text
 from nas.study.pareto import (
+    COMPUTE_FRONT,
+    COMPUTE_OTHER,
     DOMINATED,
     FRONT,
     GROUPS,
     OVER_PRUNED,
     OVER_TRAINED,
     STOPPED,
+    ComputePlotData,
     FrontPlotData,
     HistoryPlotData,
     log10_range,
@@ -40,6 +43,8 @@ STYLES = {
     FRONT: dict(color="#1f6feb", size=12, symbol="diamond"),
     OVER_PRUNED: dict(color=BUDGET_COLOUR, size=7, symbol="line-ns-open"),
     STOPPED: dict(color="#c5ccd3", size=7, symbol="circle-open"),
+    COMPUTE_FRONT: dict(color="#1f6feb", size=12, symbol="diamond"),
+    COMPUTE_OTHER: dict(color="#9aa5b1", size=8, symbol="circle"),
 }
 # flash parts in blues, RAM parts in oranges, in MEMORY_PARTS order
 PART_COLOURS = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#a63603", "#e6550d", "#fd8d3c", "#fdae6b", "#fdd0a2")
@@ -64,7 +69,7 @@ def hover_text(record: TrialRecord) -> str:
         return f"trial {record.number}: {record.describe()}<br>{size}<br>{stopped_text(record, 'validation accuracy')}"
     if not record.trained:
         return f"trial {record.number}: {record.describe()}<br>{size}: over the budget, pruned before training"
-    text = f"trial {record.number}: {record.describe()}<br>{size}<br>"
+    text = f"trial {record.number}: {record.describe()}<br>{size}<br>{compute_text(record)}"
     text += f"validation accuracy {percent_text(record.val)}<br>test accuracy {percent_text(record.test)}"
     if record.speaker_val is not None:
         text += (
@@ -72,6 +77,14 @@ def hover_text(record: TrialRecord) -> str:
             f"held-out speakers {percent_text(record.speaker_test)}"
         )
     return text
+
+
+def compute_text(record: TrialRecord) -> str:
+    """The compute model's figures of a trial and a line break, or nothing for a study before it."""
+    if record.instructions_per_frame is None or record.mips_for_real_time is None:
+        return ""
+    per_frame = f"{record.instructions_per_frame:,.0f} instructions per frame (compute model)"
+    return f"{per_frame}, {record.mips_for_real_time:.1f} MIPS for real time<br>"
 
 
 def _budget_label(budget_kb: float, scope: str) -> str:
@@ -122,6 +135,39 @@ def front_figure(data: FrontPlotData, title: str, objective: str = "validation a
             tickvals=log_ticks(data.x_range_kb),
             ticktext=[f"{t:g} kB" for t in log_ticks(data.x_range_kb)],
         ),
+        yaxis=dict(title=f"{objective} (the objective), integer engine (%)"),
+        template=TEMPLATE,
+        hovermode="closest",
+        legend=dict(title="trials"),
+    )
+    return figure
+
+
+def compute_figure(data: ComputePlotData, title: str, objective: str = "validation accuracy") -> go.Figure:
+    """Accuracy (the objective) against the MIPS a frame needs in real time: the accuracy-MIPS front as
+    a step line, the other trained trials within the budget in grey, --mcu-mhz as a dashed line."""
+    figure = go.Figure()
+    for name in (COMPUTE_OTHER, COMPUTE_FRONT):
+        rows = data.groups[name]
+        figure.add_trace(
+            go.Scatter(
+                x=[r.mips_for_real_time for r in rows],
+                y=[100 * r.score.value for r in rows],
+                mode="lines+markers" if name == COMPUTE_FRONT else "markers",
+                line=dict(shape="hv", color=STYLES[COMPUTE_FRONT]["color"]) if name == COMPUTE_FRONT else None,
+                marker=STYLES[name],
+                name=f"{name} ({len(rows)})",
+                text=[hover_text(r) for r in rows],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    if data.mcu_mhz is not None:
+        figure.add_vline(x=data.mcu_mhz, line=dict(color=BUDGET_COLOUR, dash="dash"))
+        label = f"--mcu-mhz {data.mcu_mhz:g}"
+        figure.add_annotation(x=data.mcu_mhz, xref="x", y=1, yref="paper", text=label, showarrow=False, xanchor="right", yanchor="bottom")
+    figure.update_layout(
+        title=title,
+        xaxis=dict(title="compute for real time, mips_for_real_time (million instructions per second, compute model)", rangemode="tozero"),
         yaxis=dict(title=f"{objective} (the objective), integer engine (%)"),
         template=TEMPLATE,
         hovermode="closest",

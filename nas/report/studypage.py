@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from nas.core.stats import Accuracy
 from nas.device.memory import KB, format_bytes
-from nas.report.figures import confusion_figure, front_figure, history_figure, memory_figure, study_label
+from nas.report.figures import compute_figure, confusion_figure, front_figure, history_figure, memory_figure, study_label
 from nas.report.htmlpage import Cell, Page
 from nas.report.report import StudySummary, frontend_text
-from nas.study.pareto import FRONT, GROUPS, classify, front_plot_data, history_plot_data, select_best
+from nas.study.pareto import FRONT, GROUPS, classify, compute_plot_data, front_plot_data, history_plot_data, select_best
 from nas.study.record import TrialRecord
 from nas.study.settings import StudySettings
 
@@ -28,6 +28,7 @@ TRIAL_COLUMNS = [
     "flash (B)",
     "RAM (B)",
     "total (kB)",
+    "MIPS",
     "val accuracy (%)",
     "val 95% interval",
     "test accuracy (%)",
@@ -73,6 +74,7 @@ def trial_cells(record: TrialRecord, where: str) -> list[Cell]:
         _number(memory.get("flash_bytes")),
         _number(memory.get("ram_bytes")),
         _number(None if record.total_bytes is None else record.total_bytes / KB, f"{(record.total_bytes or 0) / KB:.2f}"),
+        _number(record.mips_for_real_time, None if record.mips_for_real_time is None else f"{record.mips_for_real_time:.1f}"),
         *_accuracy_cells(record.val),
         *_accuracy_cells(record.test),
         *new_voices,
@@ -173,6 +175,16 @@ def study_page(summary: StudySummary, settings: StudySettings) -> Page:
     page.note("Each point is a trial; hover for its configuration. The front: no other trial within the budget is as accurate and "
               "smaller. Crosses trained but ended over the budget; ticks at 0% were over the budget and never trained.")  # fmt: skip
     page.figure(front_figure(front_plot_data(records, budget), f"{label}: {objective} against memory", objective), "front", 560)
+
+    page.heading("Accuracy against compute")
+    compute = compute_plot_data(records, budget)
+    if any(compute.groups.values()):
+        page.note("The MIPS each trained trial within the budget needs for one frame per hop, by the compute model on the "
+                  f"study's target ({budget.target}; docs/compute-model.md). The front: no other trial is as accurate for fewer MIPS."
+                  + (f" The dashed line is --mcu-mhz {budget.mcu_mhz:g}." if budget.mcu_mhz is not None else ""))  # fmt: skip
+        page.figure(compute_figure(compute, f"{label}: {objective} against compute", objective), "compute", 480)
+    else:
+        page.note("No trained trial within the budget has a compute prediction (a study from before the compute model has none).")
 
     page.heading("How the search progressed")
     page.figure(history_figure(history_plot_data(records, budget), f"{label}: progress over trials", objective), "history", 420)

@@ -148,3 +148,37 @@ def log_ticks(range_kb: tuple[float, float]) -> list[float]:
     for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
         ticks += [m * 10.0**exponent for m in (1, 2, 3, 5) if low <= m * 10.0**exponent <= high]
     return ticks
+
+
+# The accuracy-against-compute chart's groups: trained trials within the budget with a compute prediction
+COMPUTE_FRONT = "front of accuracy against MIPS"
+COMPUTE_OTHER = "other trained trials within the budget"
+
+
+@dataclass(frozen=True)
+class ComputePlotData:
+    """Trained trials within the budget against the MIPS their frame needs in real time (the compute
+    model on the study's --target): the accuracy-MIPS front (no other trial as accurate for fewer
+    MIPS) and the rest, with the study's --mcu-mhz, if any, as the limit."""
+
+    budget: Budget
+    groups: dict[str, list[TrialRecord]]  # COMPUTE_FRONT (fewest MIPS first), COMPUTE_OTHER
+    mcu_mhz: float | None
+
+
+def compute_front(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The trials that no other is at least as accurate as with fewer MIPS (or as few and more accurate)."""
+    front, best = [], -1.0
+    for record in sorted(records, key=lambda r: (r.mips_for_real_time, -r.score.value, r.number)):
+        if record.score.value > best:
+            front.append(record)
+            best = record.score.value
+    return front
+
+
+def compute_plot_data(records: list[TrialRecord], budget: Budget) -> ComputePlotData:
+    placed = [r for r in candidates(records, budget) if r.mips_for_real_time is not None]
+    front = compute_front(placed)
+    numbers = {r.number for r in front}
+    other = sorted((r for r in placed if r.number not in numbers), key=lambda r: (r.mips_for_real_time, r.number))
+    return ComputePlotData(budget, {COMPUTE_FRONT: front, COMPUTE_OTHER: other}, budget.mcu_mhz)
