@@ -66,18 +66,25 @@ def extreme_engine(config: ModelConfig, quant: QuantConfig, pattern: str):
     return engine
 
 
-@pytest.mark.parametrize(("scheme", "bits"), WIDTHS)
-def test_every_width_at_its_extremes_equals_the_engine_under_sanitizers(tmp_path, scheme, bits):
+SMALL_EXTREME = ModelConfig(cell="gru", layers=2, hidden=27, n_input=7)
+# pow2 4-bit holds its multipliers in pairs from 32,768 codes on (nas.device.regions.pair_table)
+PAIRED_EXTREME = ModelConfig(cell="gru", layers=1, hidden=100, n_input=7)
+
+
+@pytest.mark.parametrize(("scheme", "bits", "config"), [(s, b, SMALL_EXTREME) for s, b in WIDTHS] + [("pow2", 4, PAIRED_EXTREME)])
+def test_every_width_at_its_extremes_equals_the_engine_under_sanitizers(tmp_path, scheme, bits, config):
     """Largest codes and full-scale, silent and sign-alternating inputs, rows long enough for whole
-    windows and a partial one, both accumulator widths: the C (ASan and UBSan on) = the engine."""
+    windows and a partial one, both accumulator widths, pow2 4-bit with and without the multiplier
+    pairs: the C (ASan and UBSan on) = the engine."""
     quant = QuantConfig.make(scheme, bits)
-    config = ModelConfig(cell="gru", layers=2, hidden=27, n_input=7)
     full, silent = np.full((6, 7), 32767, np.int16), np.zeros((4, 7), np.int16)
     alternating = np.where(np.indices((9, 7)).sum(axis=0) % 2 == 0, 32767, -32768).astype(np.int16)
     sequences = [full, silent, alternating, -full]
     for pattern in ("positive", "alternating"):
         engine = extreme_engine(config, quant, pattern)
         header, source = generate(engine)
+        paired = scheme == "pow2" and (bits == 3 or config is PAIRED_EXTREME)
+        assert ("MULTIPLIER_PAIRS[" in source) == paired
         (tmp_path / "model.h").write_text(header)
         (tmp_path / "model.c").write_text(source)
         _, logits, _, _ = run_c_model(tmp_path, sequences, sanitize=True)

@@ -131,6 +131,9 @@ def test_the_compiler_measures_the_memory_model(tmp_path, case, compiler, waves)
 
 # the default space's widths, and pow2 6-bit (int32 multipliers: the plain path on every core)
 QEMU_WIDTHS = [("pow2", 3), ("pow2", 4), ("pow2", 5), ("pow2", 6), ("fixed", 4), ("fixed", 6), ("fixed", 8)]
+QEMU_CELLS = ["lstm", "gru", "gru", "gru", "rnn", "gru", "gru"]  # GRUs of 21 units, the others of 45
+# pow2 4-bit with its multipliers in pairs (32,768 codes or more: nas.device.regions.pair_table)
+PAIRED_QEMU_CASE = ("pow2", 4, "gru", 100)
 
 
 def qemu_recordings(fsdd_dir) -> list:
@@ -162,9 +165,10 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
     require(ARM)
     require(QEMU)
     waves, features, raw, normaliser = qemu_audio
-    for (scheme, bits), cell in zip(QEMU_WIDTHS, ["lstm", "gru", "gru", "gru", "rnn", "gru", "gru"], strict=True):
+    cases = [(scheme, bits, cell, 21 if cell == "gru" else 45) for (scheme, bits), cell in zip(QEMU_WIDTHS, QEMU_CELLS, strict=True)]
+    for scheme, bits, cell, hidden in [*cases, PAIRED_QEMU_CASE]:
         torch.manual_seed(bits)
-        config = ModelConfig(cell=cell, hidden=21 if cell == "gru" else 45, n_input=features.n_mfcc)  # gcc calls memcpy from 45 up
+        config = ModelConfig(cell=cell, hidden=hidden, n_input=features.n_mfcc)
         engine = from_float_model(RecurrentClassifier(config), QuantConfig.make(scheme, bits))
         header, source = generate(engine, features, normaliser.constants())
         (tmp_path / "model.h").write_text(header)

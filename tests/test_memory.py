@@ -274,3 +274,24 @@ def test_the_compute_budget_keeps_the_compute_models_tolerance_free():
     assert in_real_time(model, quant, features, predicted / (1 - TOLERANCE) / 1e4 * 1.001, "cortex-m4")
     (line,) = Budget(36 * 1024, mcu_mhz=just_inside).compute_exceeded(model, quant, features)
     assert f"{predicted:,.0f} instructions per frame" in line and "tolerance" in line
+
+
+def test_pow2_4bit_holds_its_multipliers_in_pairs_from_32768_codes():
+    """The pair table (1 kB at 4 bits) once it is at most 1/16 of the packed weights; at 3 bits (256 B)
+    always; at 5 bits (4 kB) never; in its place the single multipliers' table."""
+
+    def tables(hidden: int, bits: int) -> set[str]:
+        breakdown = memory_breakdown(ModelConfig(hidden=hidden, n_input=13), QuantConfig.make("pow2", bits), None)
+        return {item.name for item in breakdown.items if item.category == "tables"}
+
+    # a 13-input GRU with 10 classes: 3H(H + 13) + 10H codes, 32,640 at H = 96 and 32,980 at H = 97
+    assert "pow2 multiplier pairs" not in tables(96, 4) and "pow2 multipliers" in tables(96, 4)
+    assert "pow2 multiplier pairs" in tables(97, 4) and "pow2 multipliers" not in tables(97, 4)
+    assert "pow2 multiplier pairs" in tables(4, 3)
+    assert "pow2 multiplier pairs" not in tables(200, 5)
+    pairs = next(
+        i
+        for i in memory_breakdown(ModelConfig(hidden=97, n_input=13), QuantConfig.make("pow2", 4), None).items
+        if i.symbol == "MULTIPLIER_PAIRS"
+    )
+    assert pairs.nbytes == 1024

@@ -346,11 +346,11 @@ def test_a_study_sized_by_the_old_memory_model_is_not_resumed(tmp_path):
     study = open_study(options)
     legacy = {k: v for k, v in study.user_attrs["settings"].items() if k not in ("flash_bytes", "ram_bytes", "memory_model")}
     study.set_user_attr("settings", legacy)  # as a study written before version 2 stored it
-    with pytest.raises(NasError, match=r"memory model version 1, not 4 \(start a new --study\)"):
+    with pytest.raises(NasError, match=r"memory model version 1, not 5 \(start a new --study\)"):
         open_study(options)
     stored = study.user_attrs["settings"] | {"memory_model": 2}  # before the exact engine's multiplier table
     study.set_user_attr("settings", stored)
-    with pytest.raises(NasError, match=r"memory model version 2, not 4 \(start a new --study\)"):
+    with pytest.raises(NasError, match=r"memory model version 2, not 5 \(start a new --study\)"):
         open_study(options)
 
 

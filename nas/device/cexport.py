@@ -174,7 +174,7 @@ const uint8_t {prefix}_packed[{upper}_PACKED_BYTES] = {{
 static const int16_t SIGMOID[{SIGMOID_TABLE_ENTRIES}] = {{
 {c_array(SIGMOID_TABLE)}
 }};
-{multiplier_table(quant)}"""
+{multiplier_table(model)}"""
 
 
 def _arithmetic(model: IntegerModel, prefix: str) -> str:

@@ -140,20 +140,21 @@ def _helpers_code(config: FeatureConfig) -> str:
     """Rounding shift, twiddles, the power of a bin and log2, as nas.features.frontend."""
     return f"""static int64_t rshift64(int64_t v, int s) {{ return (v + ((int64_t)1 << (s - 1))) >> s; }}
 
-/* W = e^(-2 pi i k / N) in Q15, k = 0..N/2: sin(2 pi k / N) = cos(2 pi |N/4 - k| / N); k = N/2 is -1 */
-static void twiddle(int k, int32_t *wr, int32_t *wi) {{
-    *wr = k < N / 2 ? COS[k] : -{1 << TWIDDLE_FRAC};
-    *wi = k < N / 2 ? -COS[k < N / 4 ? N / 4 - k : k - N / 4] : 0;
-}}
+/* W = e^(-2 pi i k / N) in Q15 for k = 0..N/2 - 1 (the C never needs k = N/2, the Nyquist bin's):
+   sin(2 pi k / N) = cos(2 pi |N/4 - k| / N). Macros: as a function gcc -Os kept a call whose results went
+   through memory, about 20 instructions for each of the frame's N twiddles */
+#define TWIDDLE_RE(k) ((int32_t)COS[k])
+#define TWIDDLE_IM(k) (-(int32_t)COS[(k) < N / 4 ? N / 4 - (k) : (k) - N / 4])
 
 /* |X[k]|^2 >> {POWER_SHIFT} from Z, the half-length FFT of the even (real) and odd (imaginary) samples:
-   2X[k] = (A + B) + W^k (-i)(A - B), A = Z[k mod N/2] = (ar, ai), B = conj(Z[(N/2 - k) mod N/2]) = (zr, -zi) */
-static int64_t bin_power(int64_t ar, int64_t ai, int64_t zr, int64_t zi, int k) {{
-    int64_t br = zr, bi = -zi, vr = ai - bi, vi = br - ar, xr, xi; /* v = -i (A - B) */
-    int32_t wr, wi;
-    twiddle(k, &wr, &wi);
-    xr = ar + br + rshift64(wr * vr - wi * vi, {TWIDDLE_FRAC});
-    xi = ai + bi + rshift64(wr * vi + wi * vr, {TWIDDLE_FRAC});
+   2X[k] = (A + B) + W^k (-i)(A - B), A = Z[k mod N/2] = (ar, ai), B = conj(Z[(N/2 - k) mod N/2]) = (zr, -zi),
+   so v = -i (A - B) = (ai + zi, zr - ar). The rotation W v is taken as four products of int32s each, exactly
+   wr vr - wi vi and wr vi + wi vr (each term < 2^46), so that a Cortex-M needs one SMLAL per product where
+   33-bit v made gcc multiply 64 by 64 bits */
+static int64_t bin_power(int32_t ar, int32_t ai, int32_t zr, int32_t zi, int k) {{
+    int32_t wr = TWIDDLE_RE(k), wi = TWIDDLE_IM(k);
+    int64_t xr = (int64_t)ar + zr + rshift64((int64_t)wr * ai + (int64_t)wr * zi - (int64_t)wi * zr + (int64_t)wi * ar, {TWIDDLE_FRAC});
+    int64_t xi = (int64_t)ai - zi + rshift64((int64_t)wr * zr - (int64_t)wr * ar + (int64_t)wi * ai + (int64_t)wi * zi, {TWIDDLE_FRAC});
     return (xr * xr + xi * xi) >> {POWER_SHIFT + 2};
 }}
 
@@ -209,8 +210,7 @@ static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) 
         else ""
     )
     signature = (
-        "static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, "
-        f"{running_params}{feature_type} *out)"
+        f"static void frontend_frame(const int16_t *samples, int32_t *re, int32_t *im, int32_t *logs, {running_params}{feature_type} *out)"
     )
     rounding = 1 << (tables.window_shift - 1)
     return f"""{divide}/* sample n windowed (Hann, mirrored) and rounded: |x * w| <= 2^15 * (2^15 - 1), so int32 holds it */
@@ -229,8 +229,7 @@ static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) 
     for (span = 2; span <= N / 2; span <<= 1) {{ /* radix-2 butterflies of the N/2-point FFT */
         int half = span / 2, step = N / span, start;
         for (j = 0; j < half; j++) {{
-            int32_t wr, wi;
-            twiddle(j * step, &wr, &wi); /* one twiddle for every butterfly that uses it */
+            int32_t wr = TWIDDLE_RE(j * step), wi = TWIDDLE_IM(j * step); /* one twiddle for every butterfly that uses it */
             for (start = j; start < N / 2; start += span) {{
                 int32_t br = re[start + half], bi = im[start + half];
                 int32_t tr = (int32_t)rshift64((int64_t)wr * br - (int64_t)wi * bi, {TWIDDLE_FRAC});
@@ -245,7 +244,7 @@ static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) 
     }}
     for (k = 0; k <= N / 4; k++) {{ /* the power spectrum, in place: bins k and N/2 - k both from Z[k] and Z[N/2 - k] */
         int other = (N / 2 - k) % (N / 2);
-        int64_t zr = re[k], zi = im[k], yr = re[other], yi = im[other];
+        int32_t zr = re[k], zi = im[k], yr = re[other], yi = im[other];
         int64_t pk = bin_power(zr, zi, yr, yi, k), po = k ? bin_power(yr, yi, zr, zi, N / 2 - k) : 0;
         /* P < 2^48: its low word into low[bin], its high word into im[bin]; bin N/2 (k = 0's other)
            is in no mel filter (every filter ends at or below f_max <= the Nyquist frequency) */
@@ -258,10 +257,14 @@ static int32_t divide_round(int32_t v, int32_t d) { return v >= 0 ? (v + d / 2) 
     }}
     for (m = 0; m < MELS; m++) {{ /* power, mel energies, their log */
         int64_t energy = 0;
-        for (k = MEL_OFFSET[m]; k < MEL_OFFSET[m + 1]; k++) {{
-            int bin = MEL_FIRST[m] + (k - MEL_OFFSET[m]);
-            int64_t power = (int64_t)(((uint64_t)(uint32_t)im[bin] << 32) | low[bin]);
-            energy += power * MEL_WEIGHTS[k];
+        /* the filter's weights and its bins' power words through pointers: indexed, gcc -Os reloaded the
+           three tables' addresses for every weight */
+        const uint16_t *weight = MEL_WEIGHTS + MEL_OFFSET[m], *end = MEL_WEIGHTS + MEL_OFFSET[m + 1];
+        const uint32_t *power_low = low + MEL_FIRST[m];
+        const int32_t *power_high = im + MEL_FIRST[m];
+        for (; weight < end; weight++, power_low++, power_high++) {{
+            int64_t power = (int64_t)(((uint64_t)(uint32_t)*power_high << 32) | *power_low);
+            energy += power * *weight;
         }}
         logs[m] = log2_q((energy >> {MEL_FRAC}) + {tables.floor});
     }}

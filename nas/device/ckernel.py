@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.device.csource import c_array
-from nas.device.regions import PAIR_TABLE_NAME, multiplier_ctype, pair_table
+from nas.device.regions import PAIR_TABLE_NAME, multiplier_ctype, pair_table, weight_codes
 from nas.engine.intmodel import IntegerModel, pow2_multipliers
 
 MAX_WINDOW_CODES = 12
@@ -95,12 +95,18 @@ def multiplier_pairs(bits: int) -> np.ndarray:
     return (halves[index & ((1 << bits) - 1)] | (halves[index >> bits] << 16)).astype(np.uint32)
 
 
-def multiplier_table(quant) -> str:
+def uses_pairs(model: IntegerModel) -> bool:
+    """Whether the model's pow2 multipliers are held in pairs (nas.device.regions.pair_table)."""
+    return pair_table(model.quant, weight_codes(model.model_config))
+
+
+def multiplier_table(model: IntegerModel) -> str:
     """pow2: the multiplier of every code (nas.engine.intmodel.pow2_multipliers), or of every pair
     of codes (pair_table), named as the memory model's region."""
+    quant = model.quant
     if quant.weights != "pow2":
         return ""
-    if pair_table(quant):
+    if uses_pairs(model):
         values = multiplier_pairs(quant.weight_bits)
         return f"""
 static const uint32_t {PAIR_TABLE_NAME}[{len(values)}] = {{
@@ -167,7 +173,7 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
     tail += "}" * (win.codes - 1)
     # pow2: the table through a local pointer, so that gcc -Os addresses it as base + index << 1 in one
     # load; named directly, it may be addressed from a section anchor plus an offset, one add per code more
-    if pair_table(model.quant):
+    if uses_pairs(model):
         table = f"const uint32_t *pairs = {PAIR_TABLE_NAME};"
     else:
         table = f"const {multiplier_ctype(bits)} *multiplier = MULTIPLIER;" if model.quant.weights == "pow2" else ""
@@ -295,7 +301,7 @@ def _multiply_macros(model: IntegerModel, singles: str, pairs: str, two: bool, q
 /* x[i] and x[i + 1] in one load: x[i] in the low half (little-endian) */
 #define XPAIR(i) ((int32_t)((uint32_t)(uint16_t)x[i] | ((uint32_t)(uint16_t)x[(i) + 1] << 16)))"""
     term = f"#define TERM(c, d, i) {{ ACC_T xi = x[i]; {_both('acc += (ACC_T)MULT(c) * xi;', two)} }}"
-    if pair_table(quant):
+    if uses_pairs(model):
         return f"""/* pow2 codes decode two at a time (nas/engine/intmodel.py gives each code's multiplier): entry c0 | c1 << b of
    {PAIR_TABLE_NAME} holds c0's multiplier in its low 16 bits and c1's in its high 16 bits; a single code's
    multiplier is the low half of its own entry (c1 = 0). */

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nas.core.errors import NasError
 from nas.device.ckernel import window
+from nas.device.regions import pair_table, weight_codes
 from nas.device.targets import DEFAULT_TARGET, get_target
 from nas.engine.intmodel import accumulator_bits
 from nas.engine.layout import weight_tensors
@@ -70,9 +71,12 @@ def frame_cost(model: ModelConfig, features) -> FrameCost:
 
 
 # ------------------------------------------------------------------------------ the counts
-def kernel_key(quant: QuantConfig, accumulator: int) -> str:
-    """The kernel's variant: scheme, width, state width and accumulator width (e.g. pow2-4-s16-a32)."""
-    return f"{quant.weights}-{quant.weight_bits}-s{quant.state_bits}-a{accumulator}"
+def kernel_key(quant: QuantConfig, accumulator: int, pairs: bool = False) -> str:
+    """The kernel's variant: scheme, width (p: pow2 multipliers in pairs, nas.device.regions.pair_table),
+    state width and accumulator width (e.g. pow2-4-s16-a32, pow2-4p-s16-a32). 3-bit pow2 always pairs:
+    its key has no p."""
+    paired = "p" if pairs and quant.weight_bits > 3 else ""
+    return f"{quant.weights}-{quant.weight_bits}{paired}-s{quant.state_bits}-a{accumulator}"
 
 
 def model_accumulator(model: ModelConfig, quant: QuantConfig) -> int:
@@ -81,13 +85,17 @@ def model_accumulator(model: ModelConfig, quant: QuantConfig) -> int:
     return max(accumulator_bits(quant.weights, quant.weight_bits, t.cols, quant.state_bits) for t in weight_tensors(model))
 
 
-def _tensor_counts(tensors, block_rows: int, quant: QuantConfig, accumulator: int) -> dict[str, float]:
+def _pairs(model: ModelConfig, quant: QuantConfig) -> bool:
+    return pair_table(quant, weight_codes(model))
+
+
+def _tensor_counts(tensors, block_rows: int, quant: QuantConfig, accumulator: int, pairs: bool) -> dict[str, float]:
     """Per kernel variant: codes in whole windows and in a row's last window (as read: an odd
     block's last row twice), and the kernel's passes. Rows go through in blocks of `block_rows` (one
     gate's, or the classifier's): two per pass with an int32 accumulator, one per pass with int64,
     where `pairs` counts the calls that take two rows at a time."""
     group = window(quant.weight_bits).codes
-    key = kernel_key(quant, accumulator)
+    key = kernel_key(quant, accumulator, pairs)
     counts: dict[str, float] = {}
     for tensor in tensors:
         blocks, pairs = tensor.rows // block_rows, (block_rows + 1) // 2
@@ -110,7 +118,7 @@ def _tensor_counts(tensors, block_rows: int, quant: QuantConfig, accumulator: in
 def model_counts(model: ModelConfig, quant: QuantConfig, features=None) -> dict[str, float]:
     """What one recurrent step executes (the classifier apart), and with PCM in, what the stream
     adds per hop (taking the samples, sliding the window)."""
-    counts = _tensor_counts(weight_tensors(model)[:-1], model.hidden, quant, model_accumulator(model, quant))
+    counts = _tensor_counts(weight_tensors(model)[:-1], model.hidden, quant, model_accumulator(model, quant), _pairs(model, quant))
     counts[f"cell.{model.cell}.units"] = model.hidden * model.layers
     counts["layers"] = model.layers
     counts["bias32_rows"] = GATES[model.cell] * model.hidden * model.layers if quant.bias_bits == 32 else 0
@@ -124,7 +132,7 @@ def model_counts(model: ModelConfig, quant: QuantConfig, features=None) -> dict[
 def classify_counts(model: ModelConfig, quant: QuantConfig) -> dict[str, float]:
     """nas_classify, once per utterance: the classifier's codes and rows (counted apart from the
     step's: its rows are few and short, and each ends in a comparison) and the call."""
-    counts = _tensor_counts(weight_tensors(model)[-1:], model.n_classes, quant, model_accumulator(model, quant))
+    counts = _tensor_counts(weight_tensors(model)[-1:], model.n_classes, quant, model_accumulator(model, quant), _pairs(model, quant))
     return {f"classify.{name}": value for name, value in counts.items()} | {"classify.call": 1}
 
 

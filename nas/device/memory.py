@@ -13,15 +13,16 @@ import math
 from dataclasses import dataclass
 
 from nas.core import limits
-from nas.device.regions import FLASH, RAM, Region, flash_regions, ram_regions
+from nas.device.regions import FLASH, RAM, Region, flash_regions, pair_table, ram_regions, weight_codes
 from nas.device.targets import DEFAULT_TARGET
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
-# 3: the pow2 multiplier table of the exact integer engine; 2: flash and RAM of the whole device
-# (front-end, stream struct, stack); 1: weights, tables and state
-MEMORY_MODEL_VERSION = 4
+# 5: pow2 4-bit multiplier pairs from 32,768 codes; 4: pow2 3-bit multiplier pairs; 3: the pow2
+# multiplier table of the exact integer engine; 2: flash and RAM of the whole device (front-end,
+# stream struct, stack); 1: weights, tables and state
+MEMORY_MODEL_VERSION = 5
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 DEFAULT_BUDGET_SCOPE = BUDGET_SCOPES[0]
 
@@ -248,14 +249,33 @@ def _largest_within(scope: str, limit: int, model: ModelConfig, quant: QuantConf
     s0, s1, s2 = continuous(0), continuous(1), continuous(2)
     a = (s2 - 2 * s1 + s0) / 2
     b = s1 - s0 - a
-    c = s0 - limit
-    if a > 1e-12:  # the positive root of a*H^2 + b*H + c
-        root = (-b + math.sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
-    elif b > 1e-12:
-        root = -c / b
-    else:  # these bytes do not grow with H
-        root = max_hidden if c <= 0 else -1
-    hidden = min(max_hidden, max(0, math.floor(root + 1e-9)))
+
+    def largest(extra: float) -> int:
+        c = s0 + extra - limit
+        if a > 1e-12:  # the positive root of a*H^2 + b*H + c
+            root = (-b + math.sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
+        elif b > 1e-12:
+            root = -c / b
+        else:  # these bytes do not grow with H
+            root = max_hidden if c <= 0 else -1
+        return min(max_hidden, max(0, math.floor(root + 1e-9)))
+
+    def step(hidden: int) -> float:
+        """A table that only larger models hold (the pow2 multiplier pairs): a step in flash."""
+        if scope not in ("total", "flash") or not quant.quantized:  # the tables are flash, not weights.bin
+            return 0.0
+        held = pair_table(quant, weight_codes(model.with_hidden(hidden))) and not pair_table(quant, weight_codes(model.with_hidden(2)))
+        # the pairs' table less the single multipliers' it replaces: what the quadratic does not hold
+        return continuous(hidden) - (a * hidden * hidden + b * hidden + s0) if held else 0.0
+
+    hidden = largest(0.0)
+    extra = step(hidden)
+    if extra > 1e-6:  # past the table's threshold: solve again with its bytes
+        below, hidden = hidden, largest(extra)
+        if step(hidden) <= 1e-6:  # the threshold lies between: the largest model without the table
+            while below > hidden + 1:  # bisect (unpadded, cheap) for the last hidden size before the step
+                middle = (below + hidden) // 2
+                below, hidden = (middle, hidden) if step(middle) > 1e-6 else (below, middle)
     while hidden > 0 and exact(hidden) > limit:
         hidden -= 1
     return hidden

@@ -103,7 +103,7 @@ def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continu
                 SIGMOID_TABLE_ENTRIES * TABLE_ENTRY_BYTES,
             )
         )
-        if pair_table(quant):
+        if pair_table(quant, weight_codes(model)):
             entries = 2 ** (2 * quant.weight_bits)
             regions.append(Region(FLASH, "tables", "pow2 multiplier pairs", PAIR_TABLE_NAME, "uint32_t", entries, 32, entries * 4))
         elif quant.weights == "pow2":
@@ -115,17 +115,34 @@ def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continu
     return regions
 
 
-# pow2 widths whose codes the kernel decodes two at a time: one uint32 entry per pair of codes,
-# 2**(2*bits) of them, 256 B at 3 bits. At 4 bits (1 kB) it cut the kernel by a third but took a
-# quarter of a 4 kB budget (docs/export.md); at 5 bits it would take 4 kB
-PAIR_TABLE_MAX_BITS = 3
+# pow2 codes decode two at a time through a table of one uint32 per pair of codes, 2**(2*bits)
+# entries: 256 B at 3 bits, always worth it; 1 kB at 4 bits, worth it once it is a small share of
+# the weights it serves (it cuts the kernel by a third, docs/export.md), so that a small budget is
+# not spent on it; 4 kB at 5 bits would pay only beyond 64 kB of weights, outside the space
+PAIR_TABLE_MAX_BITS = 4
+PAIR_TABLE_FREE_BYTES = 256
+PAIR_TABLE_SHARE = 16  # the table at most 1/16 of the packed weights' bytes
 PAIR_TABLE_NAME = "MULTIPLIER_PAIRS"
 
 
-def pair_table(quant) -> bool:
-    """Whether the pow2 multipliers are held in pairs (nas.device.ckernel.multiplier_pairs): both
-    multipliers of two codes in one load, the DSP path's operand."""
-    return quant.weights == "pow2" and quant.weight_bits <= PAIR_TABLE_MAX_BITS
+def pair_table_bytes(weight_bits: int) -> int:
+    return 4 * 2 ** (2 * weight_bits)
+
+
+def weight_codes(model: ModelConfig) -> int:
+    """Every weight code of the model (all tensors, the classifier's included)."""
+    return sum(tensor.count for tensor in weight_tensors(model))
+
+
+def pair_table(quant, codes: int) -> bool:
+    """Whether the pow2 multipliers of a model with `codes` weight codes are held in pairs
+    (nas.device.ckernel.multiplier_pairs): both multipliers of two codes in one load, the DSP
+    path's operand. The choice only grows with the model (more codes never drop the table), so the
+    bytes stay monotonic in the hidden size, as nas.device.memory.largest_hidden needs."""
+    if quant.weights != "pow2" or quant.weight_bits > PAIR_TABLE_MAX_BITS:
+        return False
+    table = pair_table_bytes(quant.weight_bits)
+    return table <= PAIR_TABLE_FREE_BYTES or table * PAIR_TABLE_SHARE * 8 <= codes * quant.weight_bits
 
 
 def multiplier_ctype(weight_bits: int) -> str:
