@@ -91,6 +91,20 @@ def _budget_label(budget_kb: float, scope: str) -> str:
     return f"budget {budget_kb:g} kB ({scope})"
 
 
+def _trials_trace(name: str, rows: list[TrialRecord], x: list[float], y: list[float], front: bool) -> go.Scatter:
+    """One group of trials as markers (a front: a step line through them), hover text in words."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines+markers" if front else "markers",
+        line=dict(shape="hv", color=STYLES[name]["color"]) if front else None,
+        marker=STYLES[name],
+        name=f"{name} ({len(rows)})",
+        text=[hover_text(r) for r in rows],
+        hovertemplate="%{text}<extra></extra>",
+    )
+
+
 def front_figure(data: FrontPlotData, title: str, objective: str = "validation accuracy") -> go.Figure:
     """Accuracy (the objective) against total kB on a log axis: the front as a step line, dominated
     trials in grey, trained trials over the budget as crosses, pruned ones as ticks at 0%, trials
@@ -100,18 +114,8 @@ def front_figure(data: FrontPlotData, title: str, objective: str = "validation a
         rows = data.groups[name]
         if not rows and name != FRONT:
             continue
-        figure.add_trace(
-            go.Scatter(
-                x=[r.total_bytes / KB for r in rows],
-                y=[100 * r.score.value if r.trained else 100 * (r.stopped_accuracy or 0.0) for r in rows],
-                mode="lines+markers" if name == FRONT else "markers",
-                line=dict(shape="hv", color=STYLES[FRONT]["color"]) if name == FRONT else None,
-                marker=STYLES[name],
-                name=f"{name} ({len(rows)})",
-                text=[hover_text(r) for r in rows],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
+        y = [100 * r.score.value if r.trained else 100 * (r.stopped_accuracy or 0.0) for r in rows]
+        figure.add_trace(_trials_trace(name, rows, [r.total_bytes / KB for r in rows], y, front=name == FRONT))
     # The budget line is a shape (data units), its label an annotation: on a log axis plotly
     # places annotations in log10 units, so the label's x is log10 of the budget in kB.
     budget_kb = data.budget_kb
@@ -149,18 +153,8 @@ def compute_figure(data: ComputePlotData, title: str, objective: str = "validati
     figure = go.Figure()
     for name in (COMPUTE_OTHER, COMPUTE_FRONT):
         rows = data.groups[name]
-        figure.add_trace(
-            go.Scatter(
-                x=[r.mips_for_real_time for r in rows],
-                y=[100 * r.score.value for r in rows],
-                mode="lines+markers" if name == COMPUTE_FRONT else "markers",
-                line=dict(shape="hv", color=STYLES[COMPUTE_FRONT]["color"]) if name == COMPUTE_FRONT else None,
-                marker=STYLES[name],
-                name=f"{name} ({len(rows)})",
-                text=[hover_text(r) for r in rows],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
+        x, y = [r.mips_for_real_time for r in rows], [100 * r.score.value for r in rows]
+        figure.add_trace(_trials_trace(name, rows, x, y, front=name == COMPUTE_FRONT))
     if data.mcu_mhz is not None:
         figure.add_vline(x=data.mcu_mhz, line=dict(color=BUDGET_COLOUR, dash="dash"))
         label = f"--mcu-mhz {data.mcu_mhz:g}"
