@@ -28,7 +28,7 @@ from nas.device.targets import TARGETS
 from nas.device.toolchain import ARM, HOST, available, compile_export
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser
-from nas.features.frontend import NORM_FRAC
+from nas.features.frontend import NORM_FRAC, normalisation_constants
 from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 from nas.model.models import RecurrentClassifier
@@ -183,6 +183,31 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
         assert abs(predicted.per_frame / run.instructions_per_frame - 1) <= TOLERANCE, (scheme, bits, predicted, run.instructions_per_frame)
         assert abs(predicted.classify / run.classify_instructions.mean() - 1) <= CLASSIFY_TOLERANCE, (scheme, bits, predicted)
         assert predicted.calibrated
+
+
+@pytest.mark.parametrize(("scheme", "bits", "shapes"), [("pow2", 3, ((55, 13), (56, 13))), ("pow2", 4, ((54, 13), (55, 16)))])
+def test_the_kernel_is_one_machine_code_for_every_shape_of_a_format(tmp_path, scheme, bits, shapes):
+    """gcc may specialise a static function on what every call has in common (a constant argument, the
+    known low bits of a row number): the kernel then runs faster or slower with the model's shape, and
+    no count of the C predicts it. The kernel is noipa and its rows start on bytes, so two shapes of
+    one format (odd and even hidden sizes and inputs) build the same bytes of dot2_rows."""
+    require(ARM)
+    codes = []
+    for hidden, inputs in shapes:
+        torch.manual_seed(hidden)
+        config = ModelConfig(hidden=hidden, n_input=inputs)
+        engine = from_float_model(RecurrentClassifier(config), QuantConfig.make(scheme, bits))
+        folder = tmp_path / str(hidden)
+        folder.mkdir()
+        header, source = generate(engine, FeatureConfig(n_mfcc=inputs), normalisation_constants(np.zeros(inputs), np.ones(inputs)))
+        (folder / "model.h").write_text(header)
+        (folder / "model.c").write_text(source)
+        compile_export(folder, ARM)
+        obj = folder / f"build-{ARM}" / "model.o"
+        binary = folder / "dot2_rows.bin"
+        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "--only-section=.text.dot2_rows", str(obj), str(binary)], check=True)
+        codes.append(binary.read_bytes())
+    assert len(codes[0]) > 100 and codes[0] == codes[1]
 
 
 @pytest.mark.parametrize("target", TARGETS)

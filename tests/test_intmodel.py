@@ -68,6 +68,22 @@ def test_pack_length_equals_memory_model_and_round_trips(cell, layers, quant):
     assert np.array_equal(engine.predict(frames)[0], again.predict(frames)[0])
 
 
+def test_pack_starts_every_row_on_a_byte():
+    # GRU 1x1, 3 inputs, fixed 3-bit: W_ih is 3 rows of 3 codes (9 bits, 2 bytes each), W_hh 3 rows of
+    # one code (1 byte each), the classifier 10 rows of one code; then the biases and the shifts
+    config, quant = ModelConfig(hidden=1, n_input=3), QuantConfig.make("fixed", 3)
+    engine = from_float_model(RecurrentClassifier(config), quant)
+    engine.weights["layer0.w_ih"].codes[:] = [[1, 2, 3], [-1, 0, 1], [3, -4, 0]]
+    engine.weights["layer0.w_hh"].codes[:] = [[1], [-2], [0]]
+    engine.weights["classifier.w"].codes[:] = np.arange(10).reshape(10, 1) % 8 - 4
+    data = pack(engine)
+    # each row's codes from its own byte, LSB first: 1 2 3 -> bits 100 010 110 -> 0b11010001, then 0;
+    # -1 0 1 (codes 7 0 1) -> 111 000 100 -> 0b01000111, then 0; 3 -4 0 (3 4 0) -> 0b00100011, then 0
+    assert data[:6] == bytes([0b11010001, 0, 0b01000111, 0, 0b00100011, 0])
+    assert data[6:9] == bytes([1, 6, 0]) and data[9:19] == bytes(v % 8 for v in range(-4, 6))
+    assert np.array_equal(unpack(data, config, quant).weights["layer0.w_ih"].codes, engine.weights["layer0.w_ih"].codes)
+
+
 def test_unpack_rejects_wrong_length():
     config, quant = ModelConfig(hidden=8), QuantConfig.make("pow2", 4)
     data = pack(from_float_model(RecurrentClassifier(config), quant))

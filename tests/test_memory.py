@@ -19,14 +19,15 @@ SMALL = FeatureConfig(n_fft=128, n_mels=20)
 def test_gru_pow2_by_hand():
     # GRU 1x64, 13 inputs, 4-bit pow2 weights, 16-bit biases and state, the default front-end (docs/memory-model.md)
     m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES)
-    assert m.weight_bytes == (192 * 13 * 4) // 8 + (192 * 64 * 4) // 8 + (10 * 64 * 4) // 8 == 7712
+    # every row padded to a byte: 13 codes of 4 bits take 7 bytes
+    assert m.weight_bytes == 192 * 7 + 192 * 64 * 4 // 8 + 10 * 64 * 4 // 8 == 7808
     assert m.bias_bytes == 2 * (192 + 64 + 10) == 532
     assert m.meta_bytes == 3
     assert m.table_bytes == 129 * 2 + 16 * 2  # the sigmoid table; the 4-bit pow2 multipliers
     # half window 129, cos 128, mel first/offsets 40 + 41 and 247 weights, log table 33, DCT 13 x 40 (16-bit);
     # mean, scale 13 + 13 (32-bit)
     assert m.frontend_bytes == 2 * (129 + 128 + 81 + 247 + 33 + 520) + 4 * 26 == 2380
-    assert m.flash_bytes == 7712 + 532 + 3 + 290 + 2380 == 10_917
+    assert m.flash_bytes == 7808 + 532 + 3 + 290 + 2380 == 11_013
     assert m.state_bytes == 2 * 64 + 4 * 13  # h, and the running normalisation's int32 mean per coefficient
     assert m.buffer_bytes == 4 * 10 + 4 + 4 + 2 * 256 + 2 * 13  # logits, two counters, the audio window, the input frame
     # the half-length FFT's re/im (128 int32 each) and the mel logs: larger than the GRU's 2H int16 gate values
@@ -34,13 +35,14 @@ def test_gru_pow2_by_hand():
     assert m.padding_bytes == 2 and m.stack_bytes == STACK_RESERVE_BYTES
     assert m.struct_bytes == 1952 and m.struct_bytes % 4 == 0
     assert m.ram_bytes == 1952 + STACK_RESERVE_BYTES
-    assert m.total_bytes == 10_917 + 1952 + STACK_RESERVE_BYTES == 13_125
+    assert m.total_bytes == 11_013 + 1952 + STACK_RESERVE_BYTES == 13_221
 
 
 def test_lstm_fixed_two_layers_by_hand():
     quant = QuantConfig.make("fixed", 6, state_bits=8)
     m = memory_breakdown(ModelConfig(cell="lstm", layers=2, hidden=16, n_input=10), quant, None)
-    assert m.weight_bytes == 64 * 10 * 6 // 8 + 3 * (64 * 16 * 6 // 8) + 10 * 16 * 6 // 8 == 2904
+    # rows of 10 codes of 6 bits: 60 bits, padded to 8 bytes
+    assert m.weight_bytes == 64 * 8 + 3 * (64 * 16 * 6 // 8) + 10 * 16 * 6 // 8 == 2936
     assert m.bias_bytes == 2 * (64 + 64 + 10)
     assert m.meta_bytes == 5 and m.frontend_bytes == 0
     assert m.state_bytes == 4 * 16  # h and c of two layers, 8-bit
@@ -49,13 +51,13 @@ def test_lstm_fixed_two_layers_by_hand():
     assert m.scratch_bytes == 2 * 2 * 16  # i (then the new h) and f, int16
     assert m.buffer_bytes == 4 * 10 + 4 + 10  # logits, frame counter, the 8-bit input frame
     assert m.padding_bytes == 2  # 40 + 4 + 64 + 64 + 10 = 182 -> 184
-    assert m.total_bytes == 2904 + 276 + 5 + 258 + 184 + STACK_RESERVE_BYTES
+    assert m.total_bytes == 2936 + 276 + 5 + 258 + 184 + STACK_RESERVE_BYTES
 
 
-def test_each_tensor_is_padded_to_a_byte():
+def test_each_row_is_padded_to_a_byte():
     m = memory_breakdown(ModelConfig(hidden=3), QuantConfig.make("pow2", 3), None)
     w_hh = next(i for i in m.items if i.name == "layer0.w_hh")
-    assert (w_hh.count, w_hh.nbytes) == (27, 11)  # 81 bits -> 11 bytes
+    assert (w_hh.count, w_hh.nbytes) == (27, 18)  # 9 rows of 9 bits, 2 bytes each (81 bits packed as one stream: 11)
 
 
 def test_the_gate_scratch_takes_the_union_when_it_outgrows_the_fft():
@@ -123,7 +125,7 @@ def test_worked_example_items_are_the_docs_table():
         for i in memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES).items
     ]
     assert items == [
-        ("flash", "weights", "nas_packed", 192 * 13, 4, 1248),
+        ("flash", "weights", "nas_packed", 192 * 13, 4, 192 * 7),
         ("flash", "weights", "nas_packed", 192 * 64, 4, 6144),
         ("flash", "weights", "nas_packed", 640, 4, 320),
         ("flash", "biases", "nas_packed", 192, 16, 384),
@@ -181,22 +183,22 @@ def test_rnn_and_two_layer_gru_by_hand():
 
 def test_budget_scopes_and_printed_sizes():
     m = memory_breakdown(ModelConfig(hidden=64), QuantConfig.make("pow2", 4), FEATURES)
-    assert m.scoped_bytes("weights") == 7712 + 532 + 3 == m.packed_bytes and m.scoped_bytes("total") == m.total_bytes
+    assert m.scoped_bytes("weights") == 7808 + 532 + 3 == m.packed_bytes and m.scoped_bytes("total") == m.total_bytes
     assert m.scoped_bytes("flash") == m.flash_bytes and m.scoped_bytes("ram") == m.ram_bytes
     assert m.to_dict() == {
-        "weight_bytes": 7712,
+        "weight_bytes": 7808,
         "bias_bytes": 532,
         "meta_bytes": 3,
         "table_bytes": 290,
         "frontend_bytes": 2380,
-        "flash_bytes": 10_917,
+        "flash_bytes": 11_013,
         "state_bytes": 180,
         "buffer_bytes": 586,
         "scratch_bytes": 1184,
         "padding_bytes": 2,
         "stack_bytes": STACK_RESERVE_BYTES,
         "ram_bytes": 1952 + STACK_RESERVE_BYTES,
-        "total_bytes": 10_917 + 1952 + STACK_RESERVE_BYTES,
+        "total_bytes": 11_013 + 1952 + STACK_RESERVE_BYTES,
     }
     assert format_bytes(9211) == "9.00 kB (9,211 B)" and format_bytes(36 * KB) == "36.00 kB (36,864 B)"
     assert budget_bytes_from_kb(36) == 36_864 and budget_bytes_from_kb(0.2) == 204  # "at most": rounded down
@@ -209,7 +211,7 @@ def test_budget_names_each_limit_it_breaks():
     assert Budget.from_kb(36, ram_kb=3.2).admits(m) is True
     assert Budget.from_kb(36, ram_kb=2).exceeded(m) == [f"ram {m['ram_bytes']:,} B > 2,048 B"]
     assert Budget.from_kb(36, flash_kb=10).exceeded(m) == [f"flash {m['flash_bytes']:,} B > 10,240 B"]
-    assert m["total_bytes"] == 13_125 and not Budget.from_kb(12.81).admits(m) and Budget.from_kb(12.82).admits(m)
+    assert m["total_bytes"] == 13_221 and not Budget.from_kb(12.91).admits(m) and Budget.from_kb(12.92).admits(m)
 
 
 @pytest.mark.parametrize(("cell", "layers", "n_input", "quant"), GRID[::7])
@@ -260,7 +262,7 @@ def test_a_budget_is_at_most_its_bytes_and_names_what_each_line_holds():
         "MEAN_Q8": "normalisation mean (Q8)",
         "SCALE": "normalisation scale",
     }
-    assert exact.describe() == "12.82 kB (13,125 B) (total), flash 10.66 kB (10,917 B), ram 2.16 kB (2,208 B)"
+    assert exact.describe() == "12.91 kB (13,221 B) (total), flash 10.75 kB (11,013 B), ram 2.16 kB (2,208 B)"
 
 
 def test_the_compute_budget_keeps_the_compute_models_tolerance_free():

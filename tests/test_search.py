@@ -25,7 +25,7 @@ from nas.core.errors import NasError
 from nas.core.stats import Accuracy
 from nas.data.dataset import load_split
 from nas.device.compute import TOLERANCE, largest_hidden_in_real_time, predict_instructions
-from nas.device.memory import Budget, memory_breakdown
+from nas.device.memory import MEMORY_MODEL_VERSION, Budget, memory_breakdown
 from nas.engine.intmodel import from_float_model
 from nas.features.extract import FeatureCache, FeatureConfig, Normaliser, build_feature_set
 from nas.model.architecture import ModelConfig
@@ -346,11 +346,11 @@ def test_a_study_sized_by_the_old_memory_model_is_not_resumed(tmp_path):
     study = open_study(options)
     legacy = {k: v for k, v in study.user_attrs["settings"].items() if k not in ("flash_bytes", "ram_bytes", "memory_model")}
     study.set_user_attr("settings", legacy)  # as a study written before version 2 stored it
-    with pytest.raises(NasError, match=r"memory model version 1, not 5 \(start a new --study\)"):
+    with pytest.raises(NasError, match=rf"memory model version 1, not {MEMORY_MODEL_VERSION} \(start a new --study\)"):
         open_study(options)
     stored = study.user_attrs["settings"] | {"memory_model": 2}  # before the exact engine's multiplier table
     study.set_user_attr("settings", stored)
-    with pytest.raises(NasError, match=r"memory model version 2, not 5 \(start a new --study\)"):
+    with pytest.raises(NasError, match=rf"memory model version 2, not {MEMORY_MODEL_VERSION} \(start a new --study\)"):
         open_study(options)
 
 

@@ -34,12 +34,13 @@ CELL_STEPS = {
             dot2(W_IH, 2 * H + i, in, IN_FRAC, both, a);
             for (k = 0; k <= both; k++) {{
                 int32_t hn = sat16(sat16(b[k]) + bias_value(B_HN, i + k));
-                g[i + k] = (int16_t)tanh_q(sat16(sat16(a[k]) + bias_value(B_RZN, 2 * H + i + k) + rshift((int64_t)g[i + k] * hn, GATE_FRAC)));
+                g[i + k] = (int16_t)tanh_q(sat16(sat16(a[k]) + bias_value(B_RZN, 2 * H + i + k) + rshift32(g[i + k] * hn, GATE_FRAC)));
             }}
         }}
-        for (i = 0; i < H; i++) {{ /* second pass: every row has read h, so it changes in place */
+        for (i = 0; i < H; i++) {{ /* second pass: every row has read h, so it changes in place; z < 2^15 and
+                                     |h15 - n| < 2^16, so z (h15 - n) rounds in int32 */
             int32_t n = g[i], h15 = h[i] * (1 << (GATE_FRAC - HF));
-            h[i] = (STATE_T)saturate(rshift(n + rshift((int64_t)g[H + i] * (h15 - n), GATE_FRAC), GATE_FRAC - HF), STATE_BITS);
+            h[i] = (STATE_T)saturate(rshift(n + rshift32(g[H + i] * (h15 - n), GATE_FRAC), GATE_FRAC - HF), STATE_BITS);
         }}""",
     "lstm": f"""{PAIRS} /* i */
 {UNITS}
@@ -59,7 +60,7 @@ CELL_STEPS = {
             dot2(W_HH, 2 * H + i, h, HF, both, b);
             for (k = 0; k <= both; k++) {{
                 int32_t gg = tanh_q(sat16(sat16(a[k]) + sat16(b[k]) + bias_value(B, 2 * H + i + k)));
-                c[i + k] = (STATE_T)saturate(rshift((int64_t)g[H + i + k] * c[i + k], GATE_FRAC) + rshift((int64_t)g[i + k] * gg, 2 * GATE_FRAC - CF), STATE_BITS);
+                c[i + k] = (STATE_T)saturate(rshift32(g[H + i + k] * c[i + k], GATE_FRAC) + rshift32(g[i + k] * gg, 2 * GATE_FRAC - CF), STATE_BITS);
             }}
         }}
 {PAIRS} /* o and the new state, kept over i until every row has read h */
@@ -68,7 +69,7 @@ CELL_STEPS = {
             dot2(W_HH, 3 * H + i, h, HF, both, b);
             for (k = 0; k <= both; k++) {{
                 int32_t o = sigmoid_q(sat16(sat16(a[k]) + sat16(b[k]) + bias_value(B, 3 * H + i + k)));
-                int32_t h15 = rshift((int64_t)o * tanh_q(sat16(rshift(c[i + k], CF - PREACT_FRAC))), GATE_FRAC);
+                int32_t h15 = rshift32(o * tanh_q(sat16(rshift(c[i + k], CF - PREACT_FRAC))), GATE_FRAC);
                 g[i + k] = (int16_t)saturate(rshift(h15, GATE_FRAC - HF), STATE_BITS);
             }}
         }}

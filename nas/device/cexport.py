@@ -29,8 +29,8 @@ from nas.features.frontend import NORM_FRAC
 from nas.model.formats import GATE_FRAC, PREACT_FRAC, SIGMOID_TABLE_ENTRIES, SIGMOID_TABLE_STEP_SHIFT
 
 # Biases are read byte by byte (little-endian), so the code needs no alignment or endianness.
-BIAS16 = "return (int16_t)(uint16_t)(p[0] | (p[1] << 8));"
-BIAS32 = "return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));"
+BIAS16 = "((int32_t)(int16_t)(uint16_t)((p)[0] | ((p)[1] << 8)))"
+BIAS32 = "((int32_t)((uint32_t)(p)[0] | ((uint32_t)(p)[1] << 8) | ((uint32_t)(p)[2] << 16) | ((uint32_t)(p)[3] << 24)))"
 
 
 def _struct_members(model: IntegerModel, features, prefix: str) -> str:
@@ -187,17 +187,28 @@ static int32_t rshift(int64_t v, int s) {{
     return (int32_t)(v * ((int64_t)1 << -s));
 }}
 
+/* rshift (s > 0) of a gate's product: a gate below 2^15 times a value below 2^16 in magnitude, so
+   that the product and its rounding fit int32 (the same integer as rshift's 64-bit one, without the
+   64-bit multiply and add) */
+#define rshift32(v, s) ((int32_t)((v) + (1 << ((s) - 1))) >> (s)) /* a macro: not every cell uses it */
+
 static int32_t saturate(int32_t v, int bits) {{
     int32_t high = (int32_t)((1L << (bits - 1)) - 1), low = -high - 1;
     return v > high ? high : (v < low ? low : v);
 }}
 
+#if defined(__ARM_FEATURE_SAT) /* ARMv7-M and later: one SSAT (ACLE) */
+#include <arm_acle.h>
+static int32_t sat16(int32_t v) {{ return __ssat(v, 16); }}
+#else
 static int32_t sat16(int32_t v) {{ return saturate(v, 16); }}
+#endif
 
 static int32_t sigmoid_positive(int32_t a) {{
     int32_t index = a >> {SIGMOID_TABLE_STEP_SHIFT}, fraction = a & ((1 << {SIGMOID_TABLE_STEP_SHIFT}) - 1);
     if (index >= {SIGMOID_TABLE_ENTRIES - 1}) return SIGMOID[{SIGMOID_TABLE_ENTRIES - 1}];
-    return SIGMOID[index] + rshift((int64_t)(SIGMOID[index + 1] - SIGMOID[index]) * fraction, {SIGMOID_TABLE_STEP_SHIFT});
+    /* rshift's rounding in int32: the step times the fraction is below 2^15 * 2^{SIGMOID_TABLE_STEP_SHIFT} */
+    return SIGMOID[index] + (((SIGMOID[index + 1] - SIGMOID[index]) * fraction + (1 << {SIGMOID_TABLE_STEP_SHIFT - 1})) >> {SIGMOID_TABLE_STEP_SHIFT});
 }}
 
 static int32_t sigmoid_q(int32_t pre) {{
@@ -213,10 +224,10 @@ static int32_t tanh_q(int32_t pre) {{
     return pre < 0 ? -m : m;
 }}
 
-static int32_t bias_value(uint32_t offset, int i) {{
-    const uint8_t *p = {prefix}_packed + offset + (uint32_t)i * {quant.bias_bits // 8}u;
-    {BIAS16 if quant.bias_bits == 16 else BIAS32}
-}}
+/* a bias, little-endian at any alignment: a macro, so that each is a load or two in place rather than
+   a call (every gate of every unit reads one) */
+#define BIAS_AT(p) {BIAS16 if quant.bias_bits == 16 else BIAS32}
+#define bias_value(offset, i) BIAS_AT({prefix}_packed + (offset) + (uint32_t)(i) * {quant.bias_bits // 8}u)
 
 {kernel_code(model, prefix)}
 """

@@ -1,9 +1,10 @@
 """The C of the inner product, `dot`: one row of W · x, exact, as nas/engine/intmodel.py specifies it.
 
-The codes stay as weights.bin packs them (a little-endian bit stream per tensor, LSB first). The
-kernel reads a row a window at a time: GROUP codes that end on a byte, so a row keeps the bit
-offset of its first code (o) from start to end. A window is a few 32-bit reads at fixed byte
-offsets, each shifted by o plus a fixed amount; each code is then a bit-field of one of them. The
+The codes stay as weights.bin packs them (a little-endian bit stream per row, LSB first, each row
+padded to a byte, so that every row starts on a byte). The kernel reads a row a window at a time:
+GROUP codes that end on a byte. A window is a few 32-bit reads at fixed byte offsets, each
+shifted by a fixed amount; each code is then a bit-field of one of them: no bit offset is known
+only at run time, so no shift is variable and no register holds one. The
 last, partial window of a row reads the same way and takes only its first codes (nested tests: a
 switch would put a jump table in .rodata, outside the memory model, on some compilers).
 
@@ -30,13 +31,13 @@ from nas.device.regions import PAIR_TABLE_NAME, multiplier_ctype, pair_table, we
 from nas.engine.intmodel import IntegerModel, pow2_multipliers
 
 MAX_WINDOW_CODES = 12
-MAX_WINDOW_READS = 2
+MAX_WINDOW_READS = 3
 
 
 @dataclass(frozen=True)
 class Read:
     """One 32-bit read of a window: codes first..first+count-1, from byte `byte` of the window,
-    shifted right by o + `shift`."""
+    shifted right by `shift`."""
 
     first: int
     count: int
@@ -57,12 +58,13 @@ class Window:
 
 
 def window(weight_bits: int) -> Window:
-    """Codes of b bits start at multiples of gcd(b, 8) bits, so a row's offset o is at most
-    8 - gcd(b, 8). A window is a whole number of bytes and an even number of codes (the DSP
-    path's pairs); its reads are greedy, each taking the codes that fit in 32 bits after the worst
-    offset. The largest window of at most MAX_WINDOW_CODES codes in at most MAX_WINDOW_READS reads:
-    more codes share the loop's own instructions, but more reads run out of registers
-    (bench/compute.py measured 12 codes against 8 and 16)."""
+    """Every row starts on a byte (nas.engine.layout.row_bytes). A window is a whole number of bytes
+    and an even number of codes (the DSP path's pairs); its reads are greedy, each taking the codes
+    that fit in 32 bits after its first code's bit. The largest window of at most MAX_WINDOW_CODES
+    codes in at most MAX_WINDOW_READS reads: more codes share the loop's own instructions, but more
+    reads run out of registers (bench/compute.py measured 12 codes against 8 and 16; with rows on
+    bytes, no register holds a row's bit offset, and 3 reads of 12 codes beat 2 of 8 at 6 and 8
+    bits: fixed 6-bit 4.10 -> 4.05, fixed 8-bit 3.72 -> 3.59 per weight, Cortex-M4)."""
     step = 8 // math.gcd(weight_bits, 8)
     if step % 2:
         step *= 2
@@ -72,11 +74,10 @@ def window(weight_bits: int) -> Window:
 
 
 def _window(weight_bits: int, codes: int) -> Window:
-    worst = 8 - math.gcd(weight_bits, 8)
     reads, first = [], 0
     while first < codes:
         byte, shift = divmod(first * weight_bits, 8)
-        count = min(codes - first, (32 - worst - shift) // weight_bits // 2 * 2)  # even: pairs stay in one read
+        count = min(codes - first, (32 - shift) // weight_bits // 2 * 2)  # even: pairs stay in one read
         reads.append(Read(first, count, byte, shift))
         first += count
     return Window(codes, codes * weight_bits // 8, tuple(reads))
@@ -131,14 +132,12 @@ def _code(win: Window, code: int, bits: int, row: str = "w") -> str:
     raise ValueError(code)
 
 
-def _read(read: Read, aligned: bool, row: str = "w") -> str:
-    """One read of a window, shifted to its first code (byte codes need no shift): from p and o for
-    the first row, q and o1 for the second."""
-    pointer, offset = ("p", "o") if row == "w" else ("q", "o1")
+def _read(read: Read, row: str = "w") -> str:
+    """One read of a window, shifted to its first code (a fixed shift: every row starts on a byte): from
+    p for the first row, q for the second."""
+    pointer = "p" if row == "w" else "q"
     source = f"LOAD32({pointer} + {read.byte})" if read.byte else f"LOAD32({pointer})"
-    if aligned:
-        return source
-    return f"{source} >> ({offset} + {read.shift}u)" if read.shift else f"{source} >> {offset}"
+    return f"{source} >> {read.shift}" if read.shift else source
 
 
 def kernel_code(model: IntegerModel, prefix: str) -> str:
@@ -150,15 +149,14 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
     # registers (gcc -Os spills), so a wide kernel takes one row per pass, called twice
     two = not wide_accumulator(model)
     rows = "wv" if two else "w"
-    aligned = math.gcd(bits, 8) == 8  # byte codes: every row starts on a byte
-    reads = " ".join(f"{row}{i} = {_read(r, aligned, row)};" for i, r in enumerate(win.reads) for row in rows)
+    reads = " ".join(f"{row}{i} = {_read(r, row)};" for i, r in enumerate(win.reads) for row in rows)
     declare = "uint32_t " + ", ".join(f"{row}{i}" for i in range(len(win.reads)) for row in rows) + ";"
     # fixed 8-bit codes on the DSP path: four per read, sign-extended two at a time (SXTB16)
     quads = model.quant.weights == "fixed" and bits == 8 and two and all(read.count == 4 for read in win.reads)
     # each read of both rows just before its codes: fewer words live at once (gcc -Os spills otherwise)
     singles, pairs = [], []
     for index, read in enumerate(win.reads):
-        loads = " ".join(f"{row}{index} = {_read(read, aligned, row)};" for row in rows)
+        loads = " ".join(f"{row}{index} = {_read(read, row)};" for row in rows)
         codes = range(read.first, read.first + read.count)
         singles += [loads, *(f"TERM({_code(win, i, bits)}, {_code(win, i, bits, 'v')}, {i})" for i in codes)]
         if quads:  # a read is four byte codes
@@ -185,6 +183,13 @@ def kernel_code(model: IntegerModel, prefix: str) -> str:
 #define ACC_WIDE {1 if wide_accumulator(model) else 0}
 #define ACC_T {"int64_t" if wide_accumulator(model) else "int32_t"}
 #define GROUP {win.codes} /* codes per window, {win.nbytes} bytes */
+/* gcc: no copy of the kernel specialised on one model's constants (noipa), so that every model runs the
+   same kernel code, and the compute model (nas/device/compute.py) counts it the same way */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NAS_KERNEL __attribute__((noipa))
+#else
+#define NAS_KERNEL
+#endif
 
 /* rshift of an accumulator in its own width (int32 unless ACC_WIDE): (v >> s) plus the bit below, the
    same rounding half up as rshift without its 64-bit addition, and without the addition's overflow */
@@ -201,42 +206,46 @@ static int32_t acc_shift(ACC_T v, int s) {{
 
 
 def _two_rows(win: Window, prefix: str, reads: str, declare: str, table: str, tail: str) -> str:
-    return f"""/* Rows `row` and `row + 1` of W · x, exact, each rounded once from frac acc_frac + x_frac to Q.12 (a gate's
-   pre-activation before saturation, or a logit), into out[0] and out[1]; with `both` 0 only row `row`
-   (out[1] is row's again: its codes are read twice, no further row). A window may read up to
+    return f"""/* Rows `row` and `row + 1` of W · x, exact, each rounded once by `shift` (acc_frac + x_frac - PREACT_FRAC: to
+   Q.12, a gate's pre-activation before saturation, or a logit), into out[0] and out[1]; with `both` 0 only row
+   `row` (out[1] is row's again: its codes are read twice, no further row). A window may read up to
    {win.overrun_bytes} bytes past a row's last code: biases and shifts follow every tensor in {prefix}_packed. */
-static void dot2(uint32_t offset, int acc_frac, int cols, int row, const STATE_T *x, int x_frac, int both, int32_t *out) {{
-    uint32_t bit = (uint32_t)row * (uint32_t)cols * WEIGHT_BITS, bit1 = bit + (both ? (uint32_t)cols * WEIGHT_BITS : 0u);
-    uint32_t o = bit & 7u, o1 = bit1 & 7u;
-    const uint8_t *p = {prefix}_packed + offset + (bit >> 3), *q = {prefix}_packed + offset + (bit1 >> 3);
-    int windows = cols / GROUP, rest = cols % GROUP;
+NAS_KERNEL static void dot2_rows(uint32_t offset, uint32_t cols, uint32_t row, const STATE_T *x, int shift, int both, int32_t *out) {{
+    uint32_t stride = (cols * WEIGHT_BITS + 7u) >> 3; /* a row's bytes: every row starts on a byte */
+    const uint8_t *p = {prefix}_packed + offset + row * stride, *q = p + (both ? stride : 0u);
+    int windows = (int)(cols / GROUP); /* cols unsigned: a division by a constant with no sign fix-up */
+    uint32_t rest = cols % GROUP;
     ACC_T acc = 0, acc1 = 0;
     {declare}
     {table}
-    (void)o;
-    (void)o1;
     for (; windows > 0; windows--, p += {win.nbytes}, q += {win.nbytes}, x += GROUP) {{
         CODES_OF_WINDOW
     }}
     {reads}
     {tail}
-    out[0] = acc_shift(acc, acc_frac + x_frac - PREACT_FRAC);
-    out[1] = acc_shift(acc1, acc_frac + x_frac - PREACT_FRAC);
+    out[0] = acc_shift(acc, shift);
+    out[1] = acc_shift(acc1, shift);
 }}
+
+/* dot2(offset, acc_frac, cols, row, x, x_frac, both, out): a tensor's name stands for its first three (the
+   macro's arguments are expanded first); the two fractions become one shift at the call. */
+#define dot2(...) DOT2_ARGS(__VA_ARGS__)
+#define DOT2_ARGS(offset, acc_frac, cols, row, x, x_frac, both, out) \\
+    dot2_rows(offset, cols, row, x, (acc_frac) + (x_frac) - PREACT_FRAC, both, out)
 """
 
 
 def _one_row(win: Window, prefix: str, reads: str, declare: str, table: str, tail: str) -> str:
     return f"""/* One row of W · x, exact, in the accumulator's scale. A window may read up to {win.overrun_bytes} bytes past
    the row's last code: biases and shifts follow every tensor in {prefix}_packed. */
-static ACC_T dot(uint32_t offset, int cols, int row, const STATE_T *x) {{
-    uint32_t bit = (uint32_t)row * (uint32_t)cols * WEIGHT_BITS, o = bit & 7u;
-    const uint8_t *p = {prefix}_packed + offset + (bit >> 3);
-    int windows = cols / GROUP, rest = cols % GROUP;
+NAS_KERNEL static ACC_T dot(uint32_t offset, uint32_t cols, uint32_t row, const STATE_T *x) {{
+    uint32_t stride = (cols * WEIGHT_BITS + 7u) >> 3; /* a row's bytes: every row starts on a byte */
+    const uint8_t *p = {prefix}_packed + offset + row * stride;
+    int windows = (int)(cols / GROUP); /* cols unsigned: a division by a constant with no sign fix-up */
+    uint32_t rest = cols % GROUP;
     ACC_T acc = 0;
     {declare}
     {table}
-    (void)o;
     for (; windows > 0; windows--, p += {win.nbytes}, x += GROUP) {{
         CODES_OF_WINDOW
     }}

@@ -19,10 +19,11 @@ from nas.model.architecture import ModelConfig
 from nas.model.formats import QuantConfig
 
 KB = 1024  # DESIGN.md: 1 kB = 1024 bytes
-# 5: pow2 4-bit multiplier pairs from 32,768 codes; 4: pow2 3-bit multiplier pairs; 3: the pow2
+# 6: every weight row padded to a byte (the kernel reads rows at fixed bit positions); 5: pow2 4-bit
+# multiplier pairs from 32,768 codes; 4: pow2 3-bit multiplier pairs; 3: the pow2
 # multiplier table of the exact integer engine; 2: flash and RAM of the whole device (front-end,
 # stream struct, stack); 1: weights, tables and state
-MEMORY_MODEL_VERSION = 5
+MEMORY_MODEL_VERSION = 6
 BUDGET_SCOPES = ("total", "weights")  # what --budget-kb covers: total_bytes, or the packed constants
 DEFAULT_BUDGET_SCOPE = BUDGET_SCOPES[0]
 

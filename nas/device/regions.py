@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.core.limits import FLOAT_BITS
-from nas.engine.layout import SHIFT_BITS, bias_vectors, packed_tensor_bytes, weight_tensors
+from nas.engine.layout import SHIFT_BITS, Tensor, bias_vectors, packed_tensor_bytes, weight_tensors
 from nas.model.architecture import ModelConfig
 from nas.model.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig, pow2_magnitudes
 
@@ -60,7 +60,13 @@ def frontend_scratch_values(features) -> int:
 
 
 def _bytes(count: int, bits: int, continuous: bool) -> float:
-    return count * bits / 8 if continuous else packed_tensor_bytes(count, bits)
+    return count * bits / 8 if continuous else packed_tensor_bytes(1, count, bits)
+
+
+def _tensor_bytes(tensor: Tensor, bits: int, continuous: bool) -> float:
+    """A packed tensor, each row padded to a byte (nas.engine.layout); the solver's continuous mode
+    drops the padding, a lower bound (nas.device.memory's exact evaluations then step down)."""
+    return tensor.count * bits / 8 if continuous else packed_tensor_bytes(tensor.rows, tensor.cols, bits)
 
 
 def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continuous: bool = False) -> list[Region]:
@@ -79,13 +85,13 @@ def flash_regions(model: ModelConfig, quant: QuantConfig, features=None, continu
                 "uint8_t",
                 tensor.count,
                 weight_bits,
-                _bytes(tensor.count, weight_bits, continuous),
+                _tensor_bytes(tensor, weight_bits, continuous),
             )
         )
     for vector in bias_vectors(model, quant):
         regions.append(
             Region(
-                FLASH, "biases", vector.name, "nas_packed", "uint8_t", vector.count, bias_bits, _bytes(vector.count, bias_bits, continuous)
+                FLASH, "biases", vector.name, "nas_packed", "uint8_t", vector.count, bias_bits, _tensor_bytes(vector, bias_bits, continuous)
             )
         )
     if quant.quantized:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nas.core.errors import NasError
-from nas.engine.layout import packed_layout
+from nas.engine.layout import packed_layout, row_bytes
 from nas.model.architecture import ModelConfig
 from nas.model.formats import (
     ACCUMULATOR_BITS,
@@ -267,25 +267,30 @@ def from_float_model(model, quant: QuantConfig, input_frac: int | None = None) -
 
 # ------------------------------------------------------------------------------ pack / unpack
 def _pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """Unsigned `bits`-bit values, LSB-first into a little-endian bit stream, padded to a byte."""
-    values = np.asarray(values, dtype=np.uint64).reshape(-1)
-    stream = ((values[:, None] >> np.arange(bits, dtype=np.uint64)) & 1).astype(np.uint8).reshape(-1)
-    return np.packbits(stream, bitorder="little").tobytes()
+    """Unsigned `bits`-bit values (rows, cols), LSB-first into a little-endian bit stream per row, each
+    row padded to a byte (nas.engine.layout.row_bytes)."""
+    values = np.asarray(values, dtype=np.uint64)
+    rows, cols = values.shape
+    stream = ((values[:, :, None] >> np.arange(bits, dtype=np.uint64)) & 1).astype(np.uint8).reshape(rows, cols * bits)
+    padded = np.zeros((rows, row_bytes(cols, bits) * 8), np.uint8)
+    padded[:, : cols * bits] = stream
+    return np.packbits(padded, axis=1, bitorder="little").tobytes()
 
 
-def _unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
-    stream = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[: count * bits].reshape(count, bits)
-    return (stream.astype(np.int64) << np.arange(bits, dtype=np.int64)).sum(axis=1)
+def _unpack_bits(data: bytes, rows: int, cols: int, bits: int) -> np.ndarray:
+    stream = np.unpackbits(np.frombuffer(data, np.uint8).reshape(rows, row_bytes(cols, bits)), axis=1, bitorder="little")
+    fields = stream[:, : cols * bits].reshape(rows, cols, bits).astype(np.int64)
+    return (fields << np.arange(bits, dtype=np.int64)).sum(axis=2)
 
 
 def pack(model: IntegerModel) -> bytes:
     """weights.bin: the slots of `nas.engine.layout.packed_layout`, in order: every weight tensor's codes
-    (bit-packed two's complement for fixed, raw sign|k codes for pow2), each padded to a byte;
+    (bit-packed two's complement for fixed, raw sign|k codes for pow2), each row padded to a byte;
     every bias (little-endian int16/int32); one int8 shift per weight tensor."""
     quant, layout = model.quant, packed_layout(model.model_config, model.quant)
     out = bytearray(layout.total_bytes)
     for slot in layout.weights:
-        codes = model.weights[slot.tensor.name].codes.reshape(-1)
+        codes = model.weights[slot.tensor.name].codes.reshape(slot.tensor.rows, slot.tensor.cols)
         out[slot.offset : slot.end] = _pack_bits(codes & ((1 << quant.weight_bits) - 1), quant.weight_bits)
     for slot in layout.biases:
         out[slot.offset : slot.end] = model.biases[slot.tensor.name].astype(_bias_dtype(quant)).tobytes()
@@ -310,7 +315,7 @@ def unpack(data: bytes, model_config: ModelConfig, quant: QuantConfig, input_fra
     weights = {}
     for slot, shift_slot in zip(layout.weights, layout.shifts, strict=True):
         spec = slot.tensor
-        codes = _unpack_bits(data[slot.offset : slot.end], spec.count, quant.weight_bits).reshape(spec.rows, spec.cols)
+        codes = _unpack_bits(data[slot.offset : slot.end], spec.rows, spec.cols, quant.weight_bits)
         if quant.weights == "fixed":  # sign-extend two's complement
             codes = np.where(codes >= 1 << (quant.weight_bits - 1), codes - (1 << quant.weight_bits), codes)
         shift = int(np.frombuffer(data[shift_slot.offset : shift_slot.end], np.int8)[0])

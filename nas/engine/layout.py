@@ -56,9 +56,15 @@ def bias_vectors(model: ModelConfig, quant: QuantConfig) -> list[Tensor]:
     return [*vectors, Tensor("classifier.b", model.n_classes, 1)]
 
 
-def packed_tensor_bytes(count: int, bits: int) -> int:
-    """Bit-packed, padded to a whole byte per tensor."""
-    return (count * bits + 7) // 8
+def row_bytes(cols: int, bits: int) -> int:
+    """One row's codes, bit-packed, padded to a whole byte: every row starts on a byte, so the C kernel
+    reads a row at fixed bit positions (no run-time bit offset, docs/export.md)."""
+    return (cols * bits + 7) // 8
+
+
+def packed_tensor_bytes(rows: int, cols: int, bits: int) -> int:
+    """Bit-packed row by row, each row padded to a whole byte (a bias vector is rows x 1)."""
+    return rows * row_bytes(cols, bits)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ def packed_layout(model: ModelConfig, quant: QuantConfig) -> PackedLayout:
         nonlocal offset
         slots = []
         for tensor in tensors:
-            size = packed_tensor_bytes(tensor.count, bits)
+            size = packed_tensor_bytes(tensor.rows, tensor.cols, bits)
             slots.append(Slot(tensor, offset, size))
             offset += size
         return tuple(slots)

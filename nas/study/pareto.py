@@ -51,12 +51,17 @@ def hypervolume(points: list[Point], budget_bytes: int) -> float:
     """Area dominated by (accuracy, bytes) points, in accuracy x share-of-budget units, against
     the reference point (accuracy 0, the whole budget): 1.0 would be 100% at zero bytes."""
     inside = sorted((b / budget_bytes, a) for a, b in points if b <= budget_bytes)
-    area, best = 0.0, 0.0
-    edges = [b for b, _ in inside] + [1.0]
-    for index, (size, accuracy) in enumerate(inside):
-        best = max(best, accuracy)
-        area += best * (edges[index + 1] - size)
-    return area
+    # the front's steps only: a dominated point would split a step in two, and the two floating-point
+    # products need not add up to the one (the hypervolume of a history could then fall by 1e-16)
+    steps, best = [], 0.0
+    for size, accuracy in inside:
+        if accuracy > best:
+            steps.append((size, accuracy))
+            best = accuracy
+    if not steps:
+        return 0.0
+    edges = [size for size, _ in steps[1:]] + [1.0]
+    return sum(accuracy * (edge - size) for (size, accuracy), edge in zip(steps, edges, strict=True))
 
 
 def front_hypervolume(records: list[TrialRecord], budget: Budget, part: str = "val") -> float:
