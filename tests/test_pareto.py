@@ -129,6 +129,8 @@ def test_hypervolume():
     assert hypervolume([(0.5, 50), (1.0, 200)], 100) == pytest.approx(0.25)  # the second is over budget
     assert hypervolume([(0.5, 0), (0.9, 50)], 100) == pytest.approx(0.5 * 0.5 + 0.9 * 0.5)
     assert hypervolume([(0.9, 50), (0.5, 60)], 100) == pytest.approx(0.9 * 0.5)  # a dominated point adds nothing
+    # not even a rounding: split in two, the front's step summed to 0.3419872340425532, not 0.34198723404255316
+    assert hypervolume([(0.86, 5662), (0.85, 9134)], 9400) == hypervolume([(0.86, 5662)], 9400)
 
 
 def test_plot_groups():
