@@ -185,6 +185,31 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
         assert predicted.calibrated
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_target_in_qemu_saturates_as_the_engine(tmp_path, qemu_audio, target):
+    """Weights 8 times a fresh model's drive the gates' pre-activations past Q3.12's range, so that
+    each saturation (SSAT on both cores, the host's plain clamp elsewhere) and the sigmoid table's
+    end are taken: QEMU's logits are still the engine's, for a GRU and an LSTM."""
+    require(ARM)
+    require(QEMU)
+    waves, features, raw, normaliser = qemu_audio
+    for cell in ("gru", "lstm"):
+        torch.manual_seed(5)
+        config = ModelConfig(cell=cell, hidden=20, n_input=features.n_mfcc)
+        model = RecurrentClassifier(config)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(8)
+        engine = from_float_model(model, QuantConfig.make("fixed", 8))
+        header, source = generate(engine, features, normaliser.constants())
+        (tmp_path / "model.h").write_text(header)
+        (tmp_path / "model.c").write_text(source)
+        expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
+        write_firmware(tmp_path, [w.samples for w in waves], expected)
+        run = run_firmware(build_firmware(tmp_path, target), target=target)
+        assert run.mismatches == 0 and np.array_equal(run.logits, expected), (cell, run.output[-2000:])
+
+
 @pytest.mark.parametrize(("scheme", "bits", "shapes"), [("pow2", 3, ((55, 13), (56, 13))), ("pow2", 4, ((54, 13), (55, 16)))])
 def test_the_kernel_is_one_machine_code_for_every_shape_of_a_format(tmp_path, scheme, bits, shapes):
     """gcc may specialise a static function on what every call has in common (a constant argument, the

@@ -713,3 +713,26 @@ def test_quick_is_its_own_study_trained_shorter_and_never_confirmed():
     # a resume must agree: the stored study's kind is named first
     assert quick.settings().difference(full.settings()) == "a --quick study, not a full study (without --quick)"
     assert full.settings().difference(quick.settings()) == "a full study (without --quick), not a --quick study"
+
+
+def test_a_worker_goes_on_when_another_told_its_queued_trial_first(tmp_path):
+    """Two workers can pop one queued trial on SQLite (no row locks: Optuna's pop is not atomic there);
+    the one that tells second is refused ("Cannot tell a COMPLETE trial"). Its search goes on: the
+    trial keeps the first result, and the worker runs its next trials to the target."""
+    from nas.study.trials import run_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=f"sqlite:///{tmp_path / 'q.db'}")
+    study.enqueue_trial({"x": 0.5})
+    calls = []
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        calls.append(trial.number)
+        if len(calls) == 1:  # as the other worker would: it ran the same trial and told it first
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.COMPLETE, [0.9, 100.0])
+        return x, 10.0
+
+    run_trials(study, objective, 3, None)
+    finished = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(calls) == 3 and len(finished) == 3
+    assert finished[0].values == [0.9, 100.0]  # the first tell stands

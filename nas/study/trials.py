@@ -175,6 +175,9 @@ def queue_band_quota(study: optuna.Study, sizes: SizeRange) -> int | None:
     return band
 
 
+DUPLICATE_TELL = "Cannot tell a "  # how Optuna's tell refuses a trial that is already finished
+
+
 def run_trials(study: optuna.Study, objective, target: int, sizes: SizeRange | None, timeout_s: float | None = None) -> None:
     """One worker's trials: before each, trials of gone processes on this host are queued again
     (Optuna's optimize applies the heartbeat rule itself), the count is checked (running trials
@@ -186,7 +189,14 @@ def run_trials(study: optuna.Study, objective, target: int, sizes: SizeRange | N
             return
         if sizes is not None:
             queue_band_quota(study, sizes)
-        study.optimize(objective, n_trials=1, catch=())
+        try:
+            study.optimize(objective, n_trials=1, catch=())
+        except ValueError as error:
+            # "Cannot tell a COMPLETE trial": another worker ran this queued trial too and told it first
+            # (SQLite has no row locks, so Optuna's pop of a queued trial is not atomic there); its
+            # result stands, and this worker goes on with the next trial rather than ending the search
+            if not str(error).startswith(DUPLICATE_TELL):
+                raise
 
 
 def make_objective(
