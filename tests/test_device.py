@@ -157,6 +157,17 @@ def qemu_audio(fsdd_dir):
     return waves, features, raw, Normaliser.fit(raw, features.normalisation, integer=True)
 
 
+def run_in_qemu(folder, engine, qemu_audio, target: str):
+    """The engine's C built for `target` and fed the audio in QEMU: (the run, the engine's logits)."""
+    waves, features, raw, normaliser = qemu_audio
+    header, source = generate(engine, features, normaliser.constants())
+    (folder / "model.h").write_text(header)
+    (folder / "model.c").write_text(source)
+    expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
+    write_firmware(folder, [w.samples for w in waves], expected)
+    return run_firmware(build_firmware(folder, target), target=target), expected
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path, qemu_audio, target):
     """Every weight scheme and width of the default space (and pow2 6-bit), both accumulator widths, every cell, the
@@ -164,18 +175,13 @@ def test_each_target_in_qemu_gives_the_engines_logits_for_every_scheme(tmp_path,
     the engine's (and the bare-metal build needs no library function)."""
     require(ARM)
     require(QEMU)
-    waves, features, raw, normaliser = qemu_audio
+    _, features, raw, _ = qemu_audio
     cases = [(scheme, bits, cell, 21 if cell == "gru" else 45) for (scheme, bits), cell in zip(QEMU_WIDTHS, QEMU_CELLS, strict=True)]
     for scheme, bits, cell, hidden in [*cases, PAIRED_QEMU_CASE]:
         torch.manual_seed(bits)
         config = ModelConfig(cell=cell, hidden=hidden, n_input=features.n_mfcc)
         engine = from_float_model(RecurrentClassifier(config), QuantConfig.make(scheme, bits))
-        header, source = generate(engine, features, normaliser.constants())
-        (tmp_path / "model.h").write_text(header)
-        (tmp_path / "model.c").write_text(source)
-        expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
-        write_firmware(tmp_path, [w.samples for w in waves], expected)
-        run = run_firmware(build_firmware(tmp_path, target), target=target)
+        run, expected = run_in_qemu(tmp_path, engine, qemu_audio, target)
         assert run.mismatches == 0, (scheme, bits, run.output[-2000:])
         assert np.array_equal(run.logits, expected), (scheme, bits)
         assert list(run.frames) == [len(f) for f in raw] and len(run.frames) == 13
@@ -192,7 +198,7 @@ def test_each_target_in_qemu_saturates_as_the_engine(tmp_path, qemu_audio, targe
     end are taken: QEMU's logits are still the engine's, for a GRU and an LSTM."""
     require(ARM)
     require(QEMU)
-    waves, features, raw, normaliser = qemu_audio
+    features = qemu_audio[1]
     for cell in ("gru", "lstm"):
         torch.manual_seed(5)
         config = ModelConfig(cell=cell, hidden=20, n_input=features.n_mfcc)
@@ -200,13 +206,7 @@ def test_each_target_in_qemu_saturates_as_the_engine(tmp_path, qemu_audio, targe
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.mul_(8)
-        engine = from_float_model(model, QuantConfig.make("fixed", 8))
-        header, source = generate(engine, features, normaliser.constants())
-        (tmp_path / "model.h").write_text(header)
-        (tmp_path / "model.c").write_text(source)
-        expected = np.concatenate([engine.logits([engine.quantize_frames(normaliser.apply(f))]) for f in raw])
-        write_firmware(tmp_path, [w.samples for w in waves], expected)
-        run = run_firmware(build_firmware(tmp_path, target), target=target)
+        run, expected = run_in_qemu(tmp_path, from_float_model(model, QuantConfig.make("fixed", 8)), qemu_audio, target)
         assert run.mismatches == 0 and np.array_equal(run.logits, expected), (cell, run.output[-2000:])
 
 
