@@ -187,9 +187,9 @@ static int32_t rshift(int64_t v, int s) {{
     return (int32_t)(v * ((int64_t)1 << -s));
 }}
 
-/* rshift (s > 0) of a gate's product: a gate below 2^15 times a value below 2^16 in magnitude, so
-   that the product and its rounding fit int32 (the same integer as rshift's 64-bit one, without the
-   64-bit multiply and add) */
+/* rshift (s > 0) of a product that fits int32 with its rounding: a gate below 2^15 times a value
+   below 2^16 in magnitude, or the sigmoid table's step times a fraction (below 2^15 * 2^8); the same
+   integer as rshift's 64-bit one, without the 64-bit multiply and add */
 #define rshift32(v, s) ((int32_t)((v) + (1 << ((s) - 1))) >> (s)) /* a macro: not every cell uses it */
 
 static int32_t saturate(int32_t v, int bits) {{
@@ -207,8 +207,7 @@ static int32_t sat16(int32_t v) {{ return saturate(v, 16); }}
 static int32_t sigmoid_positive(int32_t a) {{
     int32_t index = a >> {SIGMOID_TABLE_STEP_SHIFT}, fraction = a & ((1 << {SIGMOID_TABLE_STEP_SHIFT}) - 1);
     if (index >= {SIGMOID_TABLE_ENTRIES - 1}) return SIGMOID[{SIGMOID_TABLE_ENTRIES - 1}];
-    /* rshift's rounding in int32: the step times the fraction is below 2^15 * 2^{SIGMOID_TABLE_STEP_SHIFT} */
-    return SIGMOID[index] + (((SIGMOID[index + 1] - SIGMOID[index]) * fraction + (1 << {SIGMOID_TABLE_STEP_SHIFT - 1})) >> {SIGMOID_TABLE_STEP_SHIFT});
+    return SIGMOID[index] + rshift32((SIGMOID[index + 1] - SIGMOID[index]) * fraction, {SIGMOID_TABLE_STEP_SHIFT});
 }}
 
 static int32_t sigmoid_q(int32_t pre) {{

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.core.limits import FLOAT_BITS
-from nas.engine.layout import SHIFT_BITS, Tensor, bias_vectors, packed_tensor_bytes, weight_tensors
+from nas.engine.layout import SHIFT_BITS, Tensor, bias_vectors, packed_tensor_bytes, row_bytes, weight_tensors
 from nas.model.architecture import ModelConfig
 from nas.model.formats import ACCUMULATOR_BITS, SIGMOID_TABLE_ENTRIES, TABLE_ENTRY_BYTES, QuantConfig, pow2_magnitudes
 
@@ -60,7 +60,7 @@ def frontend_scratch_values(features) -> int:
 
 
 def _bytes(count: int, bits: int, continuous: bool) -> float:
-    return count * bits / 8 if continuous else packed_tensor_bytes(1, count, bits)
+    return count * bits / 8 if continuous else row_bytes(count, bits)
 
 
 def _tensor_bytes(tensor: Tensor, bits: int, continuous: bool) -> float:
